@@ -40,7 +40,7 @@ impl<'a> SpiffeIdRef<'a> {
     /// Any [`SpiffeIdError`] variant for the SPIFFE ID rules (ID-01 to ID-20):
     /// an empty input, a scheme other than exactly `spiffe://`, a missing,
     /// malformed or over-long trust domain, a malformed path, or an ID longer
-    /// than [`MAX_ID_LEN`] bytes. Uppercase in the scheme or trust domain is
+    /// than [`MAX_ID_LEN`](crate::MAX_ID_LEN) bytes. Uppercase in the scheme or trust domain is
     /// rejected; see the [crate documentation](crate#case) for why.
     #[inline]
     pub fn parse(s: &'a str) -> Result<Self, SpiffeIdError> {
@@ -173,7 +173,7 @@ impl SpiffeId {
     /// The errors of [`validate_path_segment`](crate::validate_path_segment)
     /// for a bad segment (indices count from the start of that segment), or
     /// [`SpiffeIdError::TooLong`] when the result would exceed
-    /// [`MAX_ID_LEN`] bytes.
+    /// [`MAX_ID_LEN`](crate::MAX_ID_LEN) bytes.
     pub fn from_segments<I>(trust_domain: &TrustDomain, segments: I) -> Result<Self, SpiffeIdError>
     where
         I: IntoIterator,
