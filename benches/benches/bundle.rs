@@ -31,7 +31,7 @@ fn sample_bundle(td: &TrustDomain) -> SpiffeBundle {
     ];
     let auths = jwt_keys.iter().enumerate().map(|(i, der)| {
         let b = X509Bundle::from_der_certificates(td.clone(), [der.clone()]).unwrap();
-        let key = b.authorities()[0].public_key().unwrap().clone();
+        let key = b.authorities()[0].public_key().clone();
         JwtAuthority::new(format!("key-{i}"), key, None).unwrap()
     });
     let jwt = JwtBundle::new(td.clone(), auths).unwrap();

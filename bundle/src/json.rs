@@ -190,11 +190,6 @@ impl<'a> ObjectWriter<'a> {
         self.out
     }
 
-    pub(crate) fn str_member(&mut self, name: &str, value: &str) {
-        let out = self.member(name);
-        write_str(out, value);
-    }
-
     pub(crate) fn finish(self) {
         self.out.push('}');
     }

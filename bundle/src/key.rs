@@ -271,9 +271,9 @@ impl PublicKey {
     }
 
     /// Reads the key of a DER SubjectPublicKeyInfo (with its outer SEQUENCE),
-    /// if it is one a JWK can express: RSA, EC on P-256/P-384/P-521 with an
-    /// uncompressed point, or Ed25519. No size policy is applied: an X.509
-    /// authority's key is whatever its certificate holds.
+    /// if it is one this crate accepts and a JWK can express: RSA under the
+    /// same rules as [`PublicKey::rsa`], EC on P-256/P-384/P-521 with an
+    /// uncompressed point, or Ed25519.
     pub(crate) fn from_spki_der(spki: &[u8]) -> Option<PublicKey> {
         let body = der::contents(spki)?;
         let alg_tlv = der::read_tlv(body).ok()?;
@@ -292,10 +292,7 @@ impl PublicKey {
             let n_tlv = der::read_tlv(seq).ok()?;
             let n = seq.get(n_tlv.header_len..n_tlv.total_len())?;
             let e = der::contents(seq.get(n_tlv.total_len()..)?)?;
-            Some(PublicKey(Repr::Rsa {
-                n: der::strip_leading_zeros(n).to_vec(),
-                e: der::strip_leading_zeros(e).to_vec(),
-            }))
+            PublicKey::rsa(n, e).ok()
         } else if oid == OID_EC_PUBLIC_KEY {
             let curve = EcCurve::from_oid(der::contents(params)?)?;
             let len = curve.coordinate_len();
@@ -438,42 +435,43 @@ pub(crate) fn key_from_jwk(
     }
 }
 
-/// Whether the key members present in a JWK equal `key` (members that are
-/// absent are not compared). Used for an `x509-svid` entry, whose key must
-/// be the one of its `x5c` certificate.
+/// Whether the key members of an `x509-svid` JWK describe `key`, the key of
+/// its `x5c` certificate: `kty` must be the key's type, and the key members
+/// (`crv`/`x`/`y`, `n`/`e`) are either all absent or exactly the key's, with
+/// none of another key type.
 pub(crate) fn jwk_matches(
     obj: &std::collections::BTreeMap<String, Json>,
-    key: Option<&PublicKey>,
+    kty: &str,
+    key: &PublicKey,
 ) -> Result<bool, KeyProblem> {
-    let present = ["n", "e", "crv", "x", "y"]
-        .iter()
-        .any(|m| obj.contains_key(*m));
-    if !present {
+    if kty != key.kty() {
+        return Ok(false);
+    }
+    const MEMBERS: [&str; 5] = ["crv", "e", "n", "x", "y"];
+    if !MEMBERS.iter().any(|m| obj.contains_key(*m)) {
         return Ok(true);
     }
-    let Some(key) = key else {
-        return Ok(false);
+    let own: &[&str] = match &key.0 {
+        Repr::Ec { .. } => &["crv", "x", "y"],
+        Repr::Rsa { .. } => &["e", "n"],
+        Repr::Ed25519 { .. } => &["crv", "x"],
     };
-    let same = |member: &'static str, want: &[u8]| -> Result<bool, KeyProblem> {
-        if obj.contains_key(member) {
-            let got = b64url_member(obj, member)?;
-            Ok(der::strip_leading_zeros(&got) == der::strip_leading_zeros(want))
-        } else {
-            Ok(true)
-        }
+    if MEMBERS
+        .iter()
+        .any(|m| obj.contains_key(*m) != own.contains(m))
+    {
+        return Ok(false);
+    }
+    let equal = |member: &'static str, want: &[u8]| -> Result<bool, KeyProblem> {
+        Ok(b64url_member(obj, member)? == want)
     };
     let crv = get_str(obj, "crv")?;
     Ok(match &key.0 {
         Repr::Ec { curve, x, y } => {
-            crv.is_none_or(|c| c == curve.jwk_name())
-                && !obj.contains_key("n")
-                && same("x", x)?
-                && same("y", y)?
+            crv == Some(curve.jwk_name()) && equal("x", x)? && equal("y", y)?
         }
-        Repr::Rsa { n, e } => {
-            crv.is_none() && !obj.contains_key("x") && same("n", n)? && same("e", e)?
-        }
-        Repr::Ed25519 { x } => crv.is_none_or(|c| c == "Ed25519") && same("x", x)?,
+        Repr::Rsa { n, e } => equal("n", n)? && equal("e", e)?,
+        Repr::Ed25519 { x } => crv == Some("Ed25519") && equal("x", x)?,
     })
 }
 

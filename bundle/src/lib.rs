@@ -23,11 +23,12 @@
 //! use spiffe_id::TrustDomain;
 //!
 //! let td = TrustDomain::new("example.org")?;
+//! // The key is the P-256 base point, a valid public key.
 //! let json = br#"{
 //!     "keys": [
 //!         {"use": "jwt-svid", "kty": "EC", "kid": "k1", "crv": "P-256",
-//!          "x": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE",
-//!          "y": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI"},
+//!          "x": "axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",
+//!          "y": "T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"},
 //!         {"use": "wit-svid", "kty": "EC", "kid": "w1"}
 //!     ],
 //!     "spiffe_sequence": 7,
@@ -73,6 +74,8 @@
 //! | `spiffe_refresh_hint` zero or negative | kept as written; [`SpiffeBundle::refresh_hint`] gives `None` | same | B-05, B-18 |
 //! | unknown top-level or JWK members | ignored | ignored | B-03, B-12 |
 //! | a JSON member twice in one object (two `keys`, two `x5c`, ...) | error | error | edge 22 |
+//! | an EC point that is not on its curve | accepted here; refused by the verifier's crypto provider | same (go-spiffe refuses the bundle) | edge 9 |
+//! | `kty: EC` with an unsupported `crv` | error | error | B-07 |
 //!
 //! [`SpiffeBundle::parse_with_report`] also lists the entries that were
 //! ignored and why.

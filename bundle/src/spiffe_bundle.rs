@@ -224,8 +224,9 @@ impl SpiffeBundle {
         let Json::Obj(top) = doc else {
             return Err(BundleError::NotAnObject { found: doc.kind() });
         };
+        // B-04, B-05: when present, these are integers (`null` is not).
         let sequence = match top.get("spiffe_sequence") {
-            None | Some(Json::Null) => None,
+            None => None,
             Some(Json::Unsigned(n)) => Some(*n),
             Some(other) => {
                 return Err(BundleError::InvalidTopLevelMember {
@@ -235,7 +236,7 @@ impl SpiffeBundle {
             }
         };
         let refresh_hint = match top.get("spiffe_refresh_hint") {
-            None | Some(Json::Null) => None,
+            None => None,
             Some(Json::Unsigned(n)) => {
                 Some(
                     i64::try_from(*n).map_err(|_| BundleError::InvalidTopLevelMember {
@@ -404,16 +405,7 @@ fn write_x509_entry(out: &mut String, a: &X509Authority) {
         ("use", JwkValue::Str("x509-svid")),
         ("x5c", JwkValue::StdB64Array(&x5c)),
     ];
-    match a.public_key() {
-        Some(k) => k.write_jwk(&mut obj, &extra),
-        None => {
-            obj.str_member("use", "x509-svid");
-            let v = obj.member("x5c");
-            v.push_str("[\"");
-            STANDARD.encode_string(der, v);
-            v.push_str("\"]");
-        }
-    }
+    a.public_key().write_jwk(&mut obj, &extra);
     obj.finish();
 }
 
@@ -471,7 +463,10 @@ fn parse_x509_entry(
         })?;
     let authority = X509Authority::from_der_reason(CertificateDer::from(der))
         .map_err(|reason| BundleError::InvalidX5cCertificate { index, reason })?;
-    if !key::jwk_matches(obj, authority.public_key()).map_err(|p| jwt::key_problem(index, p))? {
+    let kty = kty.unwrap_or_default();
+    if !key::jwk_matches(obj, kty, authority.public_key())
+        .map_err(|p| jwt::key_problem(index, p))?
+    {
         return Err(BundleError::KeyMismatch { index });
     }
     Ok(Ok(authority))

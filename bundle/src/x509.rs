@@ -20,7 +20,7 @@ use crate::{BundleError, ParseOptions, der, next_generation};
 pub struct X509Authority {
     der: CertificateDer<'static>,
     anchor: TrustAnchor<'static>,
-    public_key: Option<PublicKey>,
+    public_key: PublicKey,
 }
 
 impl fmt::Debug for X509Authority {
@@ -86,7 +86,14 @@ impl X509Authority {
             subject_public_key_info: Der::from(spki.to_vec()),
             name_constraints,
         };
-        let public_key = PublicKey::from_spki_der(spki_raw);
+        // A key that neither a JWK nor the verifier could use would be
+        // published without `kty` (breaking rule B-10) and could never
+        // verify a signature: refuse it here, once.
+        let public_key = PublicKey::from_spki_der(spki_raw).ok_or_else(|| {
+            "unsupported public key: a CA key must be EC P-256, P-384 or P-521 (uncompressed \
+             point), RSA of 2048 to 16384 bits with an odd exponent above 1, or Ed25519"
+                .to_owned()
+        })?;
         Ok(X509Authority {
             der,
             anchor,
@@ -107,10 +114,10 @@ impl X509Authority {
         &self.anchor
     }
 
-    /// The certificate's public key, if a JWK can express it (RSA, EC on
-    /// P-256/P-384/P-521 with an uncompressed point, or Ed25519).
-    pub fn public_key(&self) -> Option<&PublicKey> {
-        self.public_key.as_ref()
+    /// The certificate's public key (RSA, EC on P-256/P-384/P-521, or
+    /// Ed25519: certificates with other keys are refused).
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
     }
 }
 
@@ -260,7 +267,8 @@ impl X509Bundle {
 
     /// Parses PEM text with the default [`ParseOptions`]. Only `CERTIFICATE`
     /// sections are read; other sections and text between sections are
-    /// skipped. Text with no certificate gives an empty bundle.
+    /// skipped. Empty or blank input gives an empty bundle; other text
+    /// without any certificate is an error.
     ///
     /// # Errors
     ///
@@ -275,7 +283,7 @@ impl X509Bundle {
     ///
     /// - [`BundleError::TooLarge`] over `options.max_bytes`;
     /// - [`BundleError::Pem`] for a malformed section (no END line, bad
-    ///   base64);
+    ///   base64), or for non-blank text with no `CERTIFICATE` section;
     /// - [`BundleError::TooManyKeys`] with more than `options.max_keys`
     ///   certificates;
     /// - [`BundleError::InvalidCertificate`] for a section that is not a
@@ -298,6 +306,14 @@ impl X509Bundle {
                 });
             }
             certs.push(cert);
+        }
+        // Text that holds no certificate at all (a key file, a CSR, a typo'd
+        // path's contents) is a mistake worth reporting, not an empty trust
+        // store; only empty or blank input means "no authorities".
+        if certs.is_empty() && !pem.iter().all(u8::is_ascii_whitespace) {
+            return Err(BundleError::Pem {
+                reason: "no CERTIFICATE section found".to_owned(),
+            });
         }
         Self::from_der_certificates(trust_domain, certs)
     }

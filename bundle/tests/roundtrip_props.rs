@@ -18,6 +18,8 @@ fn curve() -> impl Strategy<Value = EcCurve> {
     ]
 }
 
+/// Points need not be on their curve for a serialization round trip (this
+/// crate does not check that; the crypto provider does when it verifies).
 fn ec_key() -> impl Strategy<Value = PublicKey> {
     (curve(), any::<u64>()).prop_map(|(c, seed)| {
         let len = c.coordinate_len();

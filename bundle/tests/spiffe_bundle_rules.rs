@@ -7,7 +7,9 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use spiffe_bundle::{BundleError, IgnoreReason, IgnoredEntry, Mode, ParseOptions, SpiffeBundle};
+use spiffe_bundle::{
+    BundleError, IgnoreReason, IgnoredEntry, Mode, ParseOptions, SpiffeBundle, X509Authority,
+};
 
 fn lenient(json: &[u8]) -> Result<SpiffeBundle, BundleError> {
     SpiffeBundle::parse(td(), json)
@@ -725,15 +727,16 @@ fn bad_input_wrong_member_types() {
 fn bad_input_key_members_must_be_base64url_without_padding() {
     let key = jwt_key_p256();
     let (x, _) = key.ec_coordinates().unwrap();
-    let padded = format!("{}=", b64u(x));
-    let std = b64(x);
-    for bad in [padded, std, "***".to_owned()] {
+    let url = b64u(x);
+    let padded = format!("{url}=");
+    // A character of the standard alphabet that base64url does not have.
+    let standard_alphabet = format!("+{}", &url[1..]);
+    for bad in [padded, standard_alphabet, "***".to_owned()] {
         let entry = with(jwt_entry("k", &key), "x", json!(bad));
         match lenient(&doc(vec![entry])) {
             Err(BundleError::InvalidMember {
                 index: 0, member, ..
             }) => assert_eq!(member, "x"),
-            Err(BundleError::UnsupportedKey { index: 0, .. }) => {}
             other => panic!("{bad}: {other:?}"),
         }
     }
@@ -921,5 +924,68 @@ fn round_trip_keeps_alg_and_all_key_types() {
         assert_eq!(again, b);
         assert_eq!(again.to_json(), b.to_json());
         assert_ne!(again.generation(), b.generation());
+    }
+}
+
+#[test]
+fn x_23_x509_authority_with_a_key_no_jwk_or_verifier_can_use_is_refused() {
+    // A P-256 CA whose curve OID is rewritten to P-192 (same encoded
+    // length): the certificate still parses, its key is unusable.
+    let mut cert = ca_ec256();
+    let p256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let at = cert.windows(p256.len()).position(|w| w == p256).unwrap();
+    cert[at + p256.len() - 1] = 0x01;
+    let err = X509Authority::from_der(cert.clone()).unwrap_err();
+    assert!(
+        matches!(&err, BundleError::InvalidCertificate { index: 0, reason } if reason.contains("unsupported public key")),
+        "{err}"
+    );
+    let entry = json!({"use": "x509-svid", "kty": "EC", "x5c": [b64(&cert)]});
+    for mode in [Mode::Lenient, Mode::Strict] {
+        let opts = ParseOptions::default().with_mode(mode);
+        assert!(matches!(
+            SpiffeBundle::parse_with(td(), &doc(vec![entry.clone()]), &opts),
+            Err(BundleError::InvalidX5cCertificate { index: 0, .. })
+        ));
+    }
+}
+
+#[test]
+fn edge_09_x509_entry_kty_and_key_members_must_describe_the_certificate_key() {
+    let cert = ca_ec256();
+    let good = x509_entry(&cert);
+    assert!(lenient(&doc(vec![good.clone()])).is_ok());
+    // Members may be left out entirely...
+    let bare = json!({"use": "x509-svid", "kty": "EC", "x5c": [b64(&cert)]});
+    assert_eq!(lenient(&doc(vec![bare])).unwrap().x509_bundle().len(), 1);
+    // ...but not contradict the certificate.
+    let cases = [
+        json!({"use": "x509-svid", "kty": "RSA", "x5c": [b64(&cert)]}),
+        without(good.clone(), "y"),
+        with(good.clone(), "n", json!("AQAB")),
+        with(good.clone(), "crv", json!("P-384")),
+    ];
+    for entry in cases {
+        assert!(
+            matches!(
+                lenient(&doc(vec![entry.clone()])),
+                Err(BundleError::KeyMismatch { index: 0 })
+            ),
+            "{entry}"
+        );
+    }
+}
+
+#[test]
+fn b_04_b_05_null_sequence_or_refresh_hint_is_not_an_integer() {
+    for member in ["spiffe_sequence", "spiffe_refresh_hint"] {
+        let json = format!(r#"{{"keys": [], "{member}": null}}"#);
+        assert!(
+            matches!(
+                lenient(json.as_bytes()),
+                Err(BundleError::InvalidTopLevelMember { .. })
+            ),
+            "{member}"
+        );
     }
 }

@@ -91,6 +91,20 @@ fn bad_der_is_reported_with_offset() {
 }
 
 #[test]
+fn pem_without_any_certificate_is_an_error_unless_blank() {
+    let key_only = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    for input in [&key_only[..], b"not a pem file\n"] {
+        assert!(matches!(
+            X509Bundle::parse_pem(td(), input),
+            Err(BundleError::Pem { .. })
+        ));
+    }
+    for blank in [&b""[..], b"\n  \n"] {
+        assert!(X509Bundle::parse_pem(td(), blank).unwrap().is_empty());
+    }
+}
+
+#[test]
 fn bad_pem_is_reported() {
     let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n";
     assert!(matches!(
@@ -224,7 +238,7 @@ fn jwt_authority_spki_matches_certificate_spki() {
     // The hand-written SPKI encoder gives the same DER as the certificate.
     for cert in [ca_ec256(), ca_ec384(), ca_rsa()] {
         let bundle = X509Bundle::from_der_certificates(td(), [cert.clone()]).unwrap();
-        let key = bundle.authorities()[0].public_key().unwrap().clone();
+        let key = bundle.authorities()[0].public_key().clone();
         let a = JwtAuthority::new("k", key, None).unwrap();
         let anchor_spki = bundle.trust_anchors()[0].subject_public_key_info.as_ref();
         let ours = a.spki();
@@ -301,6 +315,11 @@ fn workload_api_bundle_keys_accept_spiffe_id_and_bare_name() {
     assert_eq!(x509[0].len(), 2);
     assert_eq!(jwt[0], jwt[1]);
     assert!(!jwt[0].is_empty());
-    // A key with a path is not a trust domain's ID and is refused.
+    // An invalid ID as a key is refused; a valid ID with a path gives its
+    // trust domain, as go-spiffe's TrustDomainFromString does.
     assert!(spiffe_id::TrustDomain::parse("spiffe://example.org/").is_err());
+    assert_eq!(
+        spiffe_id::TrustDomain::parse("spiffe://example.org/x").unwrap(),
+        td()
+    );
 }

@@ -95,7 +95,6 @@ pub fn key_of(cert: &[u8]) -> PublicKey {
     X509Authority::from_der(cert.to_vec())
         .unwrap()
         .public_key()
-        .unwrap()
         .clone()
 }
 
