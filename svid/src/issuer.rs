@@ -59,6 +59,14 @@ pub enum IssueError {
         /// The rejected name.
         name: String,
     },
+    /// A leaf was asked for a trust domain's own ID, which has no path (rule
+    /// a leaf SVID's ID has a non-root path). Use
+    /// [`Defect::UriSan`] to mint such a leaf on purpose.
+    #[error("a leaf SVID's ID must have a path; {id} has none")]
+    LeafIdWithoutPath {
+        /// The requested ID.
+        id: String,
+    },
 }
 
 fn gen_err(e: rcgen::Error) -> IssueError {
@@ -426,6 +434,11 @@ impl DevCa {
     /// [`IssueError`] if key generation or signing fails, a name is not IA5
     /// text, or a bound is out of range.
     pub fn issue(&self, spec: &SvidSpec) -> Result<IssuedSvid, IssueError> {
+        if spec.defect.is_none() && spec.id.is_trust_domain_id() {
+            return Err(IssueError::LeafIdWithoutPath {
+                id: spec.id.to_string(),
+            });
+        }
         let key = spec.key.generate()?;
         let mut params = CertificateParams::default();
         set_validity(&mut params, spec.not_before, spec.not_after)?;
