@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use spiffe_bundle::{JwtAuthority, JwtBundle, JwtBundleSource};
 use spiffe_id::SpiffeId;
 
-pub use crypto::JwsAlgorithm;
+pub use crypto::{__verify_jws_signature, JwsAlgorithm};
 pub use error::{InvalidSubjectReason, JwtSvidError};
 
 use error::truncate;

@@ -109,6 +109,8 @@ mod verify;
 
 pub use authorize::{AuthorizationError, Authorizer, IdMatcher};
 pub use error::X509SvidError;
+#[doc(hidden)]
+pub use jwt::__verify_jws_signature;
 pub use jwt::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, InvalidSubjectReason, JwsAlgorithm, JwtSvid,
     JwtSvidError, JwtValidationOptions,

@@ -6,7 +6,7 @@ use std::fmt;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::AlgorithmIdentifier;
 use rustls_pki_types::alg_id;
-use spiffe_bundle::{EcCurve, JwtAuthority};
+use spiffe_bundle::{EcCurve, JwtAuthority, PublicKey};
 
 use super::error::{JwtSvidError, truncate};
 
@@ -167,6 +167,35 @@ pub(crate) fn verify(
     verifier
         .verify_signature(authority.subject_public_key(), message, signature)
         .map_err(|_| JwtSvidError::BadSignature)
+}
+
+/// Test hook, not a stable API: checks that `key` (as a JWT authority with
+/// no JWK `alg`) fits `alg` and verifies `signature` over `signing_input`
+/// with `provider`, through the same [`check_key`] and [`verify`] calls the
+/// JWT-SVID validator makes for the authority a token's `kid` selects.
+///
+/// # Errors
+///
+/// [`JwtSvidError::KeyAlgorithmMismatch`] for a key that cannot verify
+/// `alg` (including Ed25519 keys, which cannot be JWT authorities), and the
+/// errors of signature verification.
+#[doc(hidden)]
+pub fn __verify_jws_signature(
+    alg: JwsAlgorithm,
+    key: &PublicKey,
+    signing_input: &[u8],
+    signature: &[u8],
+    provider: &CryptoProvider,
+) -> Result<(), JwtSvidError> {
+    let authority =
+        JwtAuthority::new("__verify_jws_signature", key.clone(), None).map_err(|_| {
+            JwtSvidError::KeyAlgorithmMismatch {
+                alg: alg.name(),
+                key: key.kty().to_owned(),
+            }
+        })?;
+    check_key(alg, &authority)?;
+    verify(provider, alg, &authority, signing_input, signature)
 }
 
 /// Converts a JWS ECDSA signature `r || s` (two big-endian halves of equal
