@@ -95,6 +95,7 @@
 
 pub mod authorize;
 pub mod cache;
+mod der;
 mod error;
 #[cfg(feature = "issuer")]
 pub mod issuer;

@@ -569,7 +569,12 @@ impl RotatingSvid {
         Self::default()
     }
 
-    /// Replaces the SVID; the next handshake presents `svid`.
+    /// Replaces the SVID; the next handshake presents `svid`. The crypto
+    /// provider may not have loaded its key yet (see
+    /// [`X509Svid`](crate::X509Svid#when-the-crypto-provider-sees-the-key));
+    /// call [`X509Svid::signing_key`] first to have a refused key reported
+    /// here rather than by [`SvidCertResolver::key_error`] at the next
+    /// handshake.
     pub fn set(&self, svid: X509Svid) {
         self.current.store(Some(Arc::new(svid)));
     }
@@ -593,7 +598,7 @@ impl SvidSource for RotatingSvid {
 
 struct Served {
     svid: Arc<X509Svid>,
-    key: Arc<CertifiedKey>,
+    key: Result<Arc<CertifiedKey>, X509SvidError>,
 }
 
 /// Serves the current SVID of an [`SvidSource`] to rustls, as a server
@@ -602,7 +607,12 @@ struct Served {
 ///
 /// The rustls `CertifiedKey` (the chain and
 /// [`X509Svid::signing_key`]) is built once per SVID and reused until the
-/// source hands out another one.
+/// source hands out another one. Building it is when the crypto provider
+/// first loads the SVID's private key (see
+/// [`X509Svid`](crate::X509Svid#when-the-crypto-provider-sees-the-key)); if
+/// the provider refuses the key, nothing is served for that SVID (fail
+/// closed: a server aborts the handshake, a client sends no certificate) and
+/// the error is kept for [`SvidCertResolver::key_error`].
 pub struct SvidCertResolver {
     source: Arc<dyn SvidSource>,
     served: ArcSwapOption<Served>,
@@ -615,6 +625,10 @@ impl fmt::Debug for SvidCertResolver {
             .field(
                 "last_served",
                 &served.as_ref().map(|s| s.svid.spiffe_id().clone()),
+            )
+            .field(
+                "key_error",
+                &served.as_ref().and_then(|s| s.key.as_ref().err()),
             )
             .finish_non_exhaustive()
     }
@@ -629,23 +643,47 @@ impl SvidCertResolver {
         }
     }
 
-    /// The key and chain to present now, if the source has an SVID.
+    /// The key and chain to present now, if the source has an SVID whose
+    /// key the crypto provider accepts.
     pub fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
-        let svid = self.source.current()?;
+        self.try_certified_key().ok().flatten()
+    }
+
+    /// As [`SvidCertResolver::certified_key`], with the reason when the
+    /// source has an SVID that cannot be served.
+    ///
+    /// # Errors
+    ///
+    /// The error of [`X509Svid::signing_key`] for the source's current SVID
+    /// ([`X509SvidError::InvalidPrivateKey`] or
+    /// [`X509SvidError::KeyMismatch`]).
+    pub fn try_certified_key(&self) -> Result<Option<Arc<CertifiedKey>>, X509SvidError> {
+        let Some(svid) = self.source.current() else {
+            return Ok(None);
+        };
         if let Some(served) = self.served.load().as_ref() {
             if Arc::ptr_eq(&served.svid, &svid) {
-                return Some(Arc::clone(&served.key));
+                return served.key.clone().map(Some);
             }
         }
-        let key = Arc::new(CertifiedKey::new(
-            svid.chain().to_vec(),
-            Arc::clone(svid.signing_key()),
-        ));
+        let key = svid
+            .signing_key()
+            .map(|signing_key| Arc::new(CertifiedKey::new(svid.chain().to_vec(), signing_key)));
         self.served.store(Some(Arc::new(Served {
             svid,
-            key: Arc::clone(&key),
+            key: key.clone(),
         })));
-        Some(key)
+        key.map(Some)
+    }
+
+    /// Why the SVID last looked at could not be served (its key was refused
+    /// by the crypto provider), or `None` if it could (or none was looked
+    /// at yet).
+    pub fn key_error(&self) -> Option<X509SvidError> {
+        self.served
+            .load()
+            .as_ref()
+            .and_then(|served| served.key.as_ref().err().cloned())
     }
 }
 

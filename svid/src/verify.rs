@@ -273,19 +273,35 @@ pub(crate) fn verify_chain(
         let mut not_after = u64::MAX;
         for cert in path.intermediate_certificates() {
             let der = cert.der();
-            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(&der) else {
-                issuer_failure.set(Some(X509SvidError::PathValidation {
-                    reason: "intermediate cannot be parsed".to_owned(),
-                }));
-                return Err(webpki::Error::BadDer);
-            };
-            if let Ok(Some(ku)) = parsed.key_usage() {
-                if !ku.value.key_cert_sign() {
-                    issuer_failure.set(Some(X509SvidError::IssuerWithoutKeyCertSign));
-                    return Err(webpki::Error::ExtensionValueInvalid);
+            // A DER walk of the two fields needed; anything it does not
+            // understand goes to the full parser, which judges as before.
+            let facts = match crate::der::issuer_facts(&der) {
+                Some(facts) => {
+                    #[cfg(test)]
+                    crate::der::cross_check(&der, facts);
+                    facts
                 }
+                None => {
+                    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(&der) else {
+                        issuer_failure.set(Some(X509SvidError::PathValidation {
+                            reason: "intermediate cannot be parsed".to_owned(),
+                        }));
+                        return Err(webpki::Error::BadDer);
+                    };
+                    crate::der::IssuerFacts {
+                        key_cert_sign: match parsed.key_usage() {
+                            Ok(Some(ku)) => Some(ku.value.key_cert_sign()),
+                            _ => None,
+                        },
+                        not_after: not_after_secs(&parsed),
+                    }
+                }
+            };
+            if facts.key_cert_sign == Some(false) {
+                issuer_failure.set(Some(X509SvidError::IssuerWithoutKeyCertSign));
+                return Err(webpki::Error::ExtensionValueInvalid);
             }
-            not_after = not_after.min(not_after_secs(&parsed));
+            not_after = not_after.min(facts.not_after);
         }
         path_not_after.set(not_after);
         Ok(())

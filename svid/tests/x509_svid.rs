@@ -210,3 +210,142 @@ fn clones_share_the_key() {
     assert_eq!(clone.chain(), svid.chain());
     let _: &CertificateDer<'static> = clone.leaf();
 }
+
+/// Overwrites the private part of a PKCS#8 document while leaving the public
+/// key it carries alone: the key match passes without the provider, and
+/// the provider refuses the key when it first loads it.
+fn break_private_part(alg: KeyAlgorithm, key: &[u8]) -> Vec<u8> {
+    let mut key = key.to_vec();
+    // Find the private scalar / seed / modulus-after-version by its header.
+    let (header, len): (&[u8], usize) = match alg {
+        KeyAlgorithm::EcdsaP256 => (&[0x02, 0x01, 0x01, 0x04, 0x20], 32),
+        KeyAlgorithm::EcdsaP384 => (&[0x02, 0x01, 0x01, 0x04, 0x30], 48),
+        KeyAlgorithm::Ed25519 => (&[0x04, 0x22, 0x04, 0x20], 32),
+        // The private exponent d follows n and e; break its top octets.
+        KeyAlgorithm::Rsa2048 => (&[0x02, 0x03, 0x01, 0x00, 0x01, 0x02, 0x82, 0x01], 40),
+        _ => unreachable!(),
+    };
+    let at = key
+        .windows(header.len())
+        .position(|w| w == header)
+        .unwrap_or_else(|| panic!("{alg:?}: no private part found"))
+        + header.len();
+    let at = if alg == KeyAlgorithm::Rsa2048 {
+        at + 2
+    } else {
+        at
+    };
+    for b in &mut key[at..at + len] {
+        *b = 0xff;
+    }
+    key
+}
+
+#[test]
+fn key_carrying_its_public_key_is_loaded_by_the_provider_only_when_needed() {
+    for alg in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Ed25519,
+        KeyAlgorithm::Rsa2048,
+    ] {
+        let issued = ca("example.org").issue(&leaf_spec().key(alg)).unwrap();
+        // A good key: the signing key loads, once, and clones share it.
+        let svid = X509Svid::from_der_list(issued.chain().to_vec(), issued.key_der()).unwrap();
+        let key = svid
+            .signing_key()
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        assert!(std::sync::Arc::ptr_eq(
+            &key,
+            &svid.clone().signing_key().unwrap()
+        ));
+        assert_eq!(
+            key.public_key().unwrap().as_ref(),
+            x509_parser::parse_x509_certificate(issued.leaf())
+                .unwrap()
+                .1
+                .tbs_certificate
+                .subject_pki
+                .raw
+        );
+
+        // A broken private part behind the right public key: accepted when
+        // built (the provider is not asked), refused on first use, and the
+        // same error every time.
+        let broken = break_private_part(alg, issued.key_der());
+        let svid = X509Svid::from_der_list(issued.chain().to_vec(), &broken)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        let err = svid.signing_key().err().unwrap();
+        assert!(
+            matches!(
+                err,
+                X509SvidError::InvalidPrivateKey { .. } | X509SvidError::KeyMismatch
+            ),
+            "{alg:?}: {err:?}"
+        );
+        assert_eq!(svid.signing_key().err(), Some(err));
+        assert!(!format!("{svid:?}").contains("ff, ff"));
+    }
+}
+
+#[cfg(feature = "rustls")]
+#[test]
+fn resolver_serves_nothing_for_a_key_the_provider_refuses() {
+    use spiffe_svid::tls::{RotatingSvid, SvidCertResolver};
+
+    let issued = ca("example.org").issue(&leaf_spec()).unwrap();
+    let broken = break_private_part(KeyAlgorithm::EcdsaP256, issued.key_der());
+    let svid = X509Svid::from_der_list(issued.chain().to_vec(), &broken).unwrap();
+    let rotating = std::sync::Arc::new(RotatingSvid::new(svid));
+    let resolver = SvidCertResolver::new(std::sync::Arc::clone(&rotating));
+    assert!(resolver.certified_key().is_none());
+    assert!(matches!(
+        resolver.key_error(),
+        Some(X509SvidError::InvalidPrivateKey { .. })
+    ));
+    assert!(resolver.try_certified_key().is_err());
+
+    // Rotation to a good SVID serves again and clears the error.
+    rotating.set(X509Svid::from_der_list(issued.chain().to_vec(), issued.key_der()).unwrap());
+    assert!(resolver.certified_key().is_some());
+    assert_eq!(resolver.key_error(), None);
+}
+
+#[test]
+fn key_without_public_key_is_checked_by_the_provider_when_built() {
+    // A P-256 PKCS#8 document without the optional ECPrivateKey publicKey:
+    // the provider derives the public key at once.
+    let issued = ca("example.org").issue(&leaf_spec()).unwrap();
+    let key = issued.key_der();
+    // 30 81 87 | 02 01 00 | AlgorithmIdentifier (21) | 04 6d | 30 6b | 02 01 01 | 04 20 <32> | a1 44 ...
+    assert_eq!(
+        &key[..3],
+        &[0x30, 0x81, 0x87],
+        "aws-lc-rs P-256 PKCS#8 layout"
+    );
+    let mut ec = vec![0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20];
+    ec.extend_from_slice(&key[36..68]);
+    let mut doc = vec![0x30, 0x41, 0x02, 0x01, 0x00];
+    doc.extend_from_slice(&key[6..27]);
+    doc.extend([0x04, 0x27]);
+    doc.extend(ec);
+    let svid = X509Svid::from_der_list(issued.chain().to_vec(), &doc);
+    // Whether the provider takes a key without its public part or not, it
+    // has decided by now.
+    match svid {
+        Ok(svid) => assert!(svid.signing_key().is_ok()),
+        Err(err) => assert!(
+            matches!(err, X509SvidError::InvalidPrivateKey { .. }),
+            "{err:?}"
+        ),
+    }
+    let other = ca("example.org").issue(&leaf_spec()).unwrap();
+    let err = X509Svid::from_der_list(other.chain().to_vec(), &doc).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            X509SvidError::KeyMismatch | X509SvidError::InvalidPrivateKey { .. }
+        ),
+        "{err:?}"
+    );
+}
