@@ -37,6 +37,9 @@ use zeroize::Zeroizing;
 
 use crate::{X509Svid, X509SvidError};
 
+mod jwt;
+pub use jwt::JwtIssuer;
+
 /// Why the development CA could not mint a certificate.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

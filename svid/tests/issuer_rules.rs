@@ -211,3 +211,50 @@ fn x_29_usage_bits_follow_appendix_a() {
         }
     }
 }
+
+mod jwt_issuer {
+    use std::time::{Duration, SystemTime};
+
+    use rustls_pki_types::UnixTime;
+    use spiffe_id::{SpiffeId, TrustDomain};
+    use spiffe_svid::issuer::{IssueError, JwtIssuer};
+    use spiffe_svid::{JwsAlgorithm, JwtSvid};
+
+    fn issuer() -> JwtIssuer {
+        JwtIssuer::new(TrustDomain::new("example.org").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn minted_tokens_validate_against_its_bundle_only() {
+        let issuer = issuer();
+        let id = SpiffeId::parse("spiffe://example.org/ns/a/sa/b").unwrap();
+        let expires = SystemTime::now() + Duration::from_secs(600);
+        let token = issuer.issue(&id, &["x", "y"], expires).unwrap();
+        let svid =
+            JwtSvid::parse_and_validate(&token, &issuer.bundle(), &["y"], UnixTime::now()).unwrap();
+        assert_eq!(svid.spiffe_id(), &id);
+        assert_eq!(svid.audience(), ["x", "y"]);
+        assert_eq!(svid.algorithm(), JwsAlgorithm::ES256);
+        assert_eq!(svid.key_id(), Some(issuer.kid()));
+        // Another issuer of the same trust domain has another key.
+        let other = self::issuer();
+        assert_ne!(other.kid(), issuer.kid());
+        assert!(
+            JwtSvid::parse_and_validate(&token, &other.bundle(), &["y"], UnixTime::now()).is_err()
+        );
+    }
+
+    #[test]
+    fn refuses_foreign_ids_and_empty_audiences() {
+        let issuer = issuer();
+        let expires = SystemTime::now() + Duration::from_secs(600);
+        let foreign = SpiffeId::parse("spiffe://other.org/web").unwrap();
+        assert!(matches!(
+            issuer.issue(&foreign, &["x"], expires),
+            Err(IssueError::InvalidName { .. })
+        ));
+        let id = SpiffeId::parse("spiffe://example.org/web").unwrap();
+        assert!(issuer.issue(&id, &[], expires).is_err());
+        assert!(issuer.issue(&id, &[""], expires).is_err());
+    }
+}
