@@ -19,6 +19,9 @@ fn regenerate() -> String {
         protox::compile([root.join("proto/workload.proto")], [root.join("proto")]).unwrap();
     tonic_prost_build::configure()
         .build_transport(false)
+        // Map fields as BTreeMap: encoded in key order, so equal content
+        // gives equal bytes (deterministic responses).
+        .btree_map(".")
         .out_dir(&out)
         .emit_rerun_if_changed(false)
         .compile_fds(descriptors)

@@ -13,8 +13,8 @@ pub struct X509svidResponse {
     pub crl: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
     /// Bundles of other trust domains, keyed by the trust domain's SPIFFE ID
     /// (`spiffe://<trust-domain>`); each value is concatenated DER certificates.
-    #[prost(map = "string, bytes", tag = "3")]
-    pub federated_bundles: ::std::collections::HashMap<
+    #[prost(btree_map = "string, bytes", tag = "3")]
+    pub federated_bundles: ::prost::alloc::collections::BTreeMap<
         ::prost::alloc::string::String,
         ::prost::alloc::vec::Vec<u8>,
     >,
@@ -49,8 +49,8 @@ pub struct X509BundlesResponse {
     pub crl: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
     /// Bundles keyed by the trust domain's SPIFFE ID; values are concatenated
     /// DER certificates. Always includes the server's own trust domain.
-    #[prost(map = "string, bytes", tag = "2")]
-    pub bundles: ::std::collections::HashMap<
+    #[prost(btree_map = "string, bytes", tag = "2")]
+    pub bundles: ::prost::alloc::collections::BTreeMap<
         ::prost::alloc::string::String,
         ::prost::alloc::vec::Vec<u8>,
     >,
@@ -93,8 +93,8 @@ pub struct JwtBundlesRequest {}
 pub struct JwtBundlesResponse {
     /// JWK Sets keyed by the trust domain's SPIFFE ID. Always includes the
     /// server's own trust domain.
-    #[prost(map = "string, bytes", tag = "1")]
-    pub bundles: ::std::collections::HashMap<
+    #[prost(btree_map = "string, bytes", tag = "1")]
+    pub bundles: ::prost::alloc::collections::BTreeMap<
         ::prost::alloc::string::String,
         ::prost::alloc::vec::Vec<u8>,
     >,
@@ -156,8 +156,8 @@ pub struct WitBundlesRequest {}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct WitBundlesResponse {
     /// JWK Sets keyed by the trust domain's SPIFFE ID.
-    #[prost(map = "string, string", tag = "1")]
-    pub bundles: ::std::collections::HashMap<
+    #[prost(btree_map = "string, string", tag = "1")]
+    pub bundles: ::prost::alloc::collections::BTreeMap<
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
