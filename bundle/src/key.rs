@@ -275,24 +275,20 @@ impl PublicKey {
     /// same rules as [`PublicKey::rsa`], EC on P-256/P-384/P-521 with an
     /// uncompressed point, or Ed25519.
     pub(crate) fn from_spki_der(spki: &[u8]) -> Option<PublicKey> {
-        let body = der::contents(spki)?;
-        let alg_tlv = der::read_tlv(body).ok()?;
-        let alg = body.get(alg_tlv.header_len..alg_tlv.total_len())?;
-        let bits_all = body.get(alg_tlv.total_len()..)?;
-        let bits = der::contents(bits_all)?;
-        let (&unused, key) = bits.split_first()?;
+        let der::Spki {
+            algorithm,
+            key_bits,
+        } = der::spki(spki)?;
+        let (&unused, key) = key_bits.split_first()?;
         if unused != 0 {
             return None;
         }
-        let oid_tlv = der::read_tlv(alg).ok()?;
-        let oid = alg.get(oid_tlv.header_len..oid_tlv.total_len())?;
-        let params = alg.get(oid_tlv.total_len()..)?;
+        let (oid, params) = der::read(der::contents(algorithm)?).ok()?;
+        let oid = oid.contents;
         if oid == OID_RSA_ENCRYPTION {
-            let seq = der::contents(key)?;
-            let n_tlv = der::read_tlv(seq).ok()?;
-            let n = seq.get(n_tlv.header_len..n_tlv.total_len())?;
-            let e = der::contents(seq.get(n_tlv.total_len()..)?)?;
-            PublicKey::rsa(n, e).ok()
+            let (n, rest) = der::read(der::contents(key)?).ok()?;
+            let e = der::contents(rest)?;
+            PublicKey::rsa(n.contents, e).ok()
         } else if oid == OID_EC_PUBLIC_KEY {
             let curve = EcCurve::from_oid(der::contents(params)?)?;
             let len = curve.coordinate_len();

@@ -133,6 +133,31 @@ mod source;
 mod spiffe_bundle;
 mod x509;
 
+/// Building blocks shared with the other crates of this workspace
+/// (`spiffe-svid`), so that each exists once.
+///
+/// **Not a public API.** Nothing here is covered by semantic versioning: it
+/// may change or go away in any release, patch releases included. Do not use
+/// it outside this workspace.
+#[doc(hidden)]
+pub mod __private {
+    /// A strict DER reader: TLV elements in their shortest definite form,
+    /// and the two parts of a SubjectPublicKeyInfo.
+    pub mod der {
+        pub use crate::der::{
+            Spki, TAG_BIT_STRING, TAG_INTEGER, TAG_NULL, TAG_OID, TAG_SEQUENCE, Tlv, expect,
+            optional, read, spki,
+        };
+    }
+
+    /// A JSON reader that refuses duplicate member names at any depth, into
+    /// any tree that implements [`JsonTree`](json::JsonTree) (this crate's
+    /// own, or `serde_json::Value`).
+    pub mod json {
+        pub use crate::json::{JsonError, JsonTree, parse};
+    }
+}
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -234,7 +259,7 @@ fn next_generation() -> u64 {
 
 fn parse_document(input: &[u8], options: &ParseOptions) -> Result<Json, BundleError> {
     options.check_len(input.len())?;
-    json::parse(input)
+    json::parse_document(input)
 }
 
 fn keys_array<'a>(doc: &'a Json, options: &ParseOptions) -> Result<&'a [Json], BundleError> {

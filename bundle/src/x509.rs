@@ -243,7 +243,7 @@ impl X509Bundle {
         let mut offset = 0;
         while offset < der.len() {
             let rest = der.get(offset..).unwrap_or_default();
-            let tlv = der::read_tlv(rest).map_err(|reason| BundleError::Der { offset, reason })?;
+            let (tlv, _) = der::read(rest).map_err(|reason| BundleError::Der { offset, reason })?;
             if tlv.tag != der::TAG_SEQUENCE {
                 return Err(BundleError::Der {
                     offset,
@@ -256,11 +256,8 @@ impl X509Bundle {
                     limit: options.max_keys,
                 });
             }
-            let end = offset + tlv.total_len();
-            pieces.push(CertificateDer::from(
-                der.get(offset..end).unwrap_or_default().to_vec(),
-            ));
-            offset = end;
+            pieces.push(CertificateDer::from(tlv.raw.to_vec()));
+            offset += tlv.raw.len();
         }
         Self::from_der_certificates(trust_domain, pieces)
     }

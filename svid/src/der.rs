@@ -1,80 +1,29 @@
 //! A minimal, panic-free DER reader for the few fields the hot paths need
 //! without a full x509-parser pass: splitting concatenated certificates, an
-//! intermediate's `keyCertSign` bit and `notAfter`, and the public key a
-//! PKCS#8 document carries.
+//! intermediate's `keyCertSign` bit and `notAfter`, what the SPIFFE rules
+//! read of a leaf, and the public key a PKCS#8 document carries.
 //!
 //! Everything here is strict DER (low-tag-number form, definite minimal
-//! lengths of at most four octets) and returns `None` on anything else; the
-//! callers then fall back to the full parsers, so that an input this reader
-//! does not understand is judged exactly as before.
+//! lengths of at most four octets; the element reader is `spiffe-bundle`'s)
+//! and returns `None` on anything else; the callers then fall back to the
+//! full parsers, so that an input this reader does not understand is judged
+//! exactly as before.
 
-/// One DER element: its tag octet, its contents and the whole encoding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Tlv<'a> {
-    pub(crate) tag: u8,
-    pub(crate) contents: &'a [u8],
-    pub(crate) raw: &'a [u8],
+use spiffe_bundle::__private::der::{self, Spki, Tlv, expect, optional, spki};
+
+use crate::profile::{EkuFacts, KeyUsageFacts, LeafFacts, SanFacts};
+
+/// Reads the element at the start of `input` (strict DER); returns it and
+/// what follows.
+fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+    der::read(input).ok()
 }
 
-/// Reads the element at the start of `input`; returns it and what follows.
-pub(crate) fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        // High-tag-number form: never used by the structures read here.
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        // 0x80 is the indefinite form (not DER); more than four octets is
-        // more than any certificate or key needs.
-        if count == 0 || count > 4 {
-            return None;
-        }
-        let octets = rest.get(..count)?;
-        if octets.first() == Some(&0) {
-            return None; // leading zero octet: not minimal
-        }
-        let len = octets.iter().try_fold(0usize, |acc, b| {
-            acc.checked_mul(256)?.checked_add(usize::from(*b))
-        })?;
-        if len < 0x80 {
-            return None; // fits the short form: not minimal
-        }
-        (len, rest.get(count..)?)
-    };
-    let contents = rest.get(..len)?;
-    let after = rest.get(len..)?;
-    let header = input.len().checked_sub(rest.len())?;
-    let total = header.checked_add(len)?;
-    let raw = input.get(..total)?;
-    Some((Tlv { tag, contents, raw }, after))
-}
-
-/// Reads an element with tag `tag`.
-fn expect(input: &[u8], tag: u8) -> Option<(Tlv<'_>, &[u8])> {
-    let (tlv, rest) = read(input)?;
-    (tlv.tag == tag).then_some((tlv, rest))
-}
-
-/// Reads an element with tag `tag` if the next one has it.
-fn optional(input: &[u8], tag: u8) -> Option<(Option<Tlv<'_>>, &[u8])> {
-    match input.first() {
-        Some(&t) if t == tag => {
-            let (tlv, rest) = read(input)?;
-            Some((Some(tlv), rest))
-        }
-        _ => Some((None, input)),
-    }
-}
-
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-const BIT_STRING: u8 = 0x03;
+const SEQUENCE: u8 = der::TAG_SEQUENCE;
+const INTEGER: u8 = der::TAG_INTEGER;
+const BIT_STRING: u8 = der::TAG_BIT_STRING;
+const OID: u8 = der::TAG_OID;
 const OCTET_STRING: u8 = 0x04;
-const OID: u8 = 0x06;
 const BOOLEAN: u8 = 0x01;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
@@ -105,60 +54,98 @@ pub(crate) struct IssuerFacts {
 
 const KEY_USAGE_OID: &[u8] = &[0x55, 0x1d, 0x0f];
 
-/// The key-usage `keyCertSign` bit and `notAfter` of a certificate, or
-/// `None` if the certificate is not laid out as this reader expects.
-pub(crate) fn issuer_facts(cert: &[u8]) -> Option<IssuerFacts> {
+/// The fields of a certificate, split by their DER headers and tags only.
+struct Certificate<'a> {
+    /// What follows the TBSCertificate: signatureAlgorithm, signatureValue.
+    signed: &'a [u8],
+    version: Option<Tlv<'a>>,
+    serial: Tlv<'a>,
+    signature: Tlv<'a>,
+    issuer: Tlv<'a>,
+    not_before: Tlv<'a>,
+    not_after: Tlv<'a>,
+    subject: Tlv<'a>,
+    spki: Tlv<'a>,
+    /// Whether an issuerUniqueID or a subjectUniqueID is present.
+    unique_ids: bool,
+    /// The contents of the SEQUENCE OF Extension inside `[3]`.
+    extensions: Option<&'a [u8]>,
+}
+
+/// Splits a certificate that fills `cert` into its fields.
+fn split_certificate(cert: &[u8]) -> Option<Certificate<'_>> {
     let (cert, rest) = expect(cert, SEQUENCE)?;
     if !rest.is_empty() {
         return None;
     }
-    let (tbs, _) = expect(cert.contents, SEQUENCE)?;
+    let (tbs, signed) = expect(cert.contents, SEQUENCE)?;
     let body = tbs.contents;
-    let (_version, body) = optional(body, 0xa0)?;
-    let (_serial, body) = expect(body, INTEGER)?;
-    let (_signature, body) = expect(body, SEQUENCE)?;
-    let (_issuer, body) = expect(body, SEQUENCE)?;
+    let (version, body) = optional(body, 0xa0)?;
+    let (serial, body) = expect(body, INTEGER)?;
+    let (signature, body) = expect(body, SEQUENCE)?;
+    let (issuer, body) = expect(body, SEQUENCE)?;
     let (validity, body) = expect(body, SEQUENCE)?;
-    let (_subject, body) = expect(body, SEQUENCE)?;
-    let (_spki, body) = expect(body, SEQUENCE)?;
-    let (_issuer_uid, body) = optional(body, 0x81)?;
-    let (_subject_uid, body) = optional(body, 0x82)?;
+    let (subject, body) = expect(body, SEQUENCE)?;
+    let (spki, body) = expect(body, SEQUENCE)?;
+    let (issuer_uid, body) = optional(body, 0x81)?;
+    let (subject_uid, body) = optional(body, 0x82)?;
     let (extensions, body) = optional(body, 0xa3)?;
     if !body.is_empty() {
         return None;
     }
-
-    let (_not_before, times) = read(validity.contents)?;
+    let (not_before, times) = read(validity.contents)?;
     let (not_after, times) = read(times)?;
     if !times.is_empty() {
         return None;
     }
-    let not_after = time_secs(not_after)?;
-
-    let mut key_cert_sign = None;
-    if let Some(extensions) = extensions {
-        let (list, rest) = expect(extensions.contents, SEQUENCE)?;
-        if !rest.is_empty() {
-            return None;
-        }
-        let mut list = list.contents;
-        while !list.is_empty() {
-            let (ext, after) = expect(list, SEQUENCE)?;
-            list = after;
-            let (oid, fields) = expect(ext.contents, OID)?;
-            if oid.contents != KEY_USAGE_OID {
-                continue;
-            }
-            if key_cert_sign.is_some() {
-                return None; // duplicate: leave it to the full parser
-            }
-            let (_critical, fields) = optional(fields, BOOLEAN)?;
-            let (value, fields) = expect(fields, OCTET_STRING)?;
-            if !fields.is_empty() {
+    let extensions = match extensions {
+        Some(extensions) => {
+            let (list, rest) = expect(extensions.contents, SEQUENCE)?;
+            if !rest.is_empty() {
                 return None;
             }
-            key_cert_sign = Some(key_cert_sign_bit(value.contents)?);
+            Some(list.contents)
         }
+        None => None,
+    };
+    Some(Certificate {
+        signed,
+        version,
+        serial,
+        signature,
+        issuer,
+        not_before,
+        not_after,
+        subject,
+        spki,
+        unique_ids: issuer_uid.is_some() || subject_uid.is_some(),
+        extensions,
+    })
+}
+
+/// The key-usage `keyCertSign` bit and `notAfter` of a certificate, or
+/// `None` if the certificate is not laid out as this reader expects.
+pub(crate) fn issuer_facts(cert: &[u8]) -> Option<IssuerFacts> {
+    let cert = split_certificate(cert)?;
+    let not_after = time_secs(cert.not_after)?;
+    let mut key_cert_sign = None;
+    let mut list = cert.extensions.unwrap_or_default();
+    while !list.is_empty() {
+        let (ext, after) = expect(list, SEQUENCE)?;
+        list = after;
+        let (oid, fields) = expect(ext.contents, OID)?;
+        if oid.contents != KEY_USAGE_OID {
+            continue;
+        }
+        if key_cert_sign.is_some() {
+            return None; // duplicate: leave it to the full parser
+        }
+        let (_critical, fields) = optional(fields, BOOLEAN)?;
+        let (value, fields) = expect(fields, OCTET_STRING)?;
+        if !fields.is_empty() {
+            return None;
+        }
+        key_cert_sign = Some(key_usage_octet(value.contents)? & KEY_CERT_SIGN != 0);
     }
     Some(IssuerFacts {
         key_cert_sign,
@@ -166,10 +153,12 @@ pub(crate) fn issuer_facts(cert: &[u8]) -> Option<IssuerFacts> {
     })
 }
 
-/// The `keyCertSign` bit (bit 5) of a KeyUsage BIT STRING that fills
-/// `value` and is valid DER (unused bits zero, at most 7 of them, none when
-/// empty).
-fn key_cert_sign_bit(value: &[u8]) -> Option<bool> {
+/// The first octet of a KeyUsage BIT STRING that fills `value` and is valid
+/// DER (unused bits zero, at most 7 of them, none when empty); 0 when the
+/// string is empty. Its bits, from the most significant: digitalSignature,
+/// nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement,
+/// keyCertSign, cRLSign, encipherOnly.
+fn key_usage_octet(value: &[u8]) -> Option<u8> {
     let (bits, rest) = expect(value, BIT_STRING)?;
     if !rest.is_empty() {
         return None;
@@ -180,7 +169,239 @@ fn key_cert_sign_bit(value: &[u8]) -> Option<bool> {
         Some(last) if unused < 8 && last & ((1u8 << unused) - 1) == 0 => {}
         _ => return None,
     }
-    Some(octets.first().is_some_and(|b| b & 0x04 != 0))
+    Some(octets.first().copied().unwrap_or(0))
+}
+
+const DIGITAL_SIGNATURE: u8 = 0x80;
+const KEY_CERT_SIGN: u8 = 0x04;
+const CRL_SIGN: u8 = 0x02;
+
+const SET: u8 = 0x31;
+const SAN_OID: &[u8] = &[0x55, 0x1d, 0x11];
+const BASIC_CONSTRAINTS_OID: &[u8] = &[0x55, 0x1d, 0x13];
+const EKU_OID: &[u8] = &[0x55, 0x1d, 0x25];
+const SERVER_AUTH_OID: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 1];
+const CLIENT_AUTH_OID: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 3, 2];
+/// Leaves with more extensions than this go to the full parser.
+const MAX_EXTENSIONS: usize = 16;
+
+/// Whether `tag` is one of the string types an attribute value of a name
+/// may have here: UTF8String, NumericString, PrintableString,
+/// TeletexString, IA5String, VisibleString, UniversalString, BMPString.
+fn is_name_string(tag: u8) -> bool {
+    matches!(tag, 0x0c | 0x12 | 0x13 | 0x14 | 0x16 | 0x1a | 0x1c | 0x1e)
+}
+
+/// What the SPIFFE leaf rules read of a leaf certificate, by a strict walk
+/// of its DER, or `None` when the certificate is not laid out as this
+/// reader expects; the caller then parses it with x509-parser, which judges
+/// as before. The walk answers only for a whole, well-formed v3 certificate
+/// that x509-parser also reads, with the same facts (asserted in test
+/// builds): names of string attributes, UTCTime or GeneralizedTime validity
+/// to the second, no unique identifiers, at most [`MAX_EXTENSIONS`]
+/// extensions with distinct OIDs, a critical flag only as DER `TRUE`, and
+/// well-formed subjectAltName (e-mail, DNS, URI and IP names only),
+/// basicConstraints, key usage and extended key usage. Anything else,
+/// including every malformed extension the rules read, goes to the full
+/// parser, so the leaf rules stay fail-closed.
+pub(crate) fn leaf_facts(cert: &[u8]) -> Option<LeafFacts<'_>> {
+    let cert = split_certificate(cert)?;
+    let (signature_algorithm, signed) = read(cert.signed)?;
+    algorithm_identifier(signature_algorithm)?;
+    let (signature, signed) = expect(signed, BIT_STRING)?;
+    whole_octets(signature)?;
+    // Only v3 (v1 and v2 have no extensions), no unique identifiers.
+    let version = cert.version?;
+    if !signed.is_empty() || version.contents != [INTEGER, 1, 2] || cert.unique_ids {
+        return None;
+    }
+    if cert.serial.contents.is_empty() {
+        return None;
+    }
+    algorithm_identifier(cert.signature)?;
+    name(cert.issuer)?;
+    let subject_empty = name(cert.subject)?;
+    time_secs(cert.not_before)?;
+    let not_after = time_secs(cert.not_after)?;
+    let key_info = spki(cert.spki.raw)?;
+    algorithm_identifier(read(key_info.algorithm)?.0)?;
+    if key_info.key_bits.first() != Some(&0) {
+        return None;
+    }
+    let mut list = cert.extensions?;
+    if list.is_empty() {
+        return None;
+    }
+
+    let mut seen: [&[u8]; MAX_EXTENSIONS] = [&[]; MAX_EXTENSIONS];
+    let mut count = 0;
+    let (mut san, mut ca, mut key_usage, mut eku) = (None, false, None, None);
+    while !list.is_empty() {
+        let (extension, after) = expect(list, SEQUENCE)?;
+        list = after;
+        let (oid, fields) = expect(extension.contents, OID)?;
+        valid_oid(oid.contents)?;
+        if seen.get(..count)?.contains(&oid.contents) {
+            return None; // a duplicate: the full parser reports it
+        }
+        *seen.get_mut(count)? = oid.contents;
+        count += 1;
+        let (critical, fields) = match optional(fields, BOOLEAN)? {
+            (None, fields) => (false, fields),
+            (Some(flag), fields) if flag.contents == [0xff] => (true, fields),
+            _ => return None, // DER encodes neither FALSE nor other octets
+        };
+        let (value, fields) = expect(fields, OCTET_STRING)?;
+        if !fields.is_empty() {
+            return None;
+        }
+        match oid.contents {
+            SAN_OID => san = Some(san_facts(value.contents, critical)?),
+            BASIC_CONSTRAINTS_OID => ca = basic_constraints_ca(value.contents)?,
+            KEY_USAGE_OID => {
+                let octet = key_usage_octet(value.contents)?;
+                key_usage = Some(KeyUsageFacts {
+                    digital_signature: octet & DIGITAL_SIGNATURE != 0,
+                    key_cert_sign: octet & KEY_CERT_SIGN != 0,
+                    crl_sign: octet & CRL_SIGN != 0,
+                });
+            }
+            EKU_OID => eku = Some(eku_facts(value.contents)?),
+            _ => {}
+        }
+    }
+    Some(LeafFacts {
+        san: Ok(san),
+        subject_empty,
+        ca: Ok(ca),
+        key_usage: Ok(key_usage),
+        eku: Ok(eku),
+        not_after,
+    })
+}
+
+/// Checks an AlgorithmIdentifier: a SEQUENCE of an OID and at most one
+/// parameter element.
+fn algorithm_identifier(algorithm: Tlv<'_>) -> Option<()> {
+    if algorithm.tag != SEQUENCE {
+        return None;
+    }
+    let (oid, params) = expect(algorithm.contents, OID)?;
+    valid_oid(oid.contents)?;
+    match params {
+        [] => Some(()),
+        params => match read(params)? {
+            (_, []) => Some(()),
+            _ => None,
+        },
+    }
+}
+
+/// Checks the contents of an OBJECT IDENTIFIER: at least one octet, every
+/// subidentifier minimal and terminated.
+fn valid_oid(contents: &[u8]) -> Option<()> {
+    let mut starts_subidentifier = true;
+    for &b in contents {
+        if starts_subidentifier && b == 0x80 {
+            return None;
+        }
+        starts_subidentifier = b & 0x80 == 0;
+    }
+    (!contents.is_empty() && starts_subidentifier).then_some(())
+}
+
+/// Checks a Name (SEQUENCE OF non-empty SET OF SEQUENCE { OID, string });
+/// returns whether it has no RDN.
+fn name(name: Tlv<'_>) -> Option<bool> {
+    if name.tag != SEQUENCE {
+        return None;
+    }
+    let mut rdns = name.contents;
+    while !rdns.is_empty() {
+        let (set, after) = expect(rdns, SET)?;
+        rdns = after;
+        if set.contents.is_empty() {
+            return None;
+        }
+        let mut attributes = set.contents;
+        while !attributes.is_empty() {
+            let (attribute, after) = expect(attributes, SEQUENCE)?;
+            attributes = after;
+            let (oid, value) = expect(attribute.contents, OID)?;
+            valid_oid(oid.contents)?;
+            let (value, end) = read(value)?;
+            if !end.is_empty() || !is_name_string(value.tag) {
+                return None;
+            }
+        }
+    }
+    Some(name.contents.is_empty())
+}
+
+/// A subjectAltName value: a non-empty SEQUENCE of e-mail, DNS and URI
+/// names in UTF-8, and IP addresses.
+fn san_facts(value: &[u8], critical: bool) -> Option<SanFacts<'_>> {
+    let (names, rest) = expect(value, SEQUENCE)?;
+    if !rest.is_empty() || names.contents.is_empty() {
+        return None;
+    }
+    let (mut first_uri, mut uri_count) = (None, 0);
+    let mut names = names.contents;
+    while !names.is_empty() {
+        let (name, after) = read(names)?;
+        names = after;
+        match name.tag {
+            0x81 | 0x82 => {
+                std::str::from_utf8(name.contents).ok()?;
+            }
+            0x86 => {
+                let uri = std::str::from_utf8(name.contents).ok()?;
+                first_uri = first_uri.or(Some(uri));
+                uri_count += 1;
+            }
+            0x87 => {}
+            _ => return None,
+        }
+    }
+    Some(SanFacts {
+        critical,
+        first_uri,
+        uri_count,
+    })
+}
+
+/// The `cA` flag of a basicConstraints value: an empty SEQUENCE, or one
+/// holding only the flag (a pathLenConstraint goes to the full parser). An
+/// explicit `FALSE` is not DER, but common (rcgen writes it) and read alike
+/// by x509-parser and rustls-webpki.
+fn basic_constraints_ca(value: &[u8]) -> Option<bool> {
+    match value {
+        [SEQUENCE, 0] | [SEQUENCE, 3, BOOLEAN, 1, 0x00] => Some(false),
+        [SEQUENCE, 3, BOOLEAN, 1, 0xff] => Some(true),
+        _ => None,
+    }
+}
+
+/// The TLS roles of an extended-key-usage value: a non-empty SEQUENCE of
+/// OIDs.
+fn eku_facts(value: &[u8]) -> Option<EkuFacts> {
+    let (purposes, rest) = expect(value, SEQUENCE)?;
+    if !rest.is_empty() || purposes.contents.is_empty() {
+        return None;
+    }
+    let (mut server_auth, mut client_auth) = (false, false);
+    let mut purposes = purposes.contents;
+    while !purposes.is_empty() {
+        let (oid, after) = expect(purposes, OID)?;
+        purposes = after;
+        valid_oid(oid.contents)?;
+        server_auth |= oid.contents == SERVER_AUTH_OID;
+        client_auth |= oid.contents == CLIENT_AUTH_OID;
+    }
+    Some(EkuFacts {
+        server_auth,
+        client_auth,
+    })
 }
 
 /// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), in
@@ -233,29 +454,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// The parts of a SubjectPublicKeyInfo.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Spki<'a> {
-    /// The AlgorithmIdentifier, whole.
-    pub(crate) algorithm: &'a [u8],
-    /// The subjectPublicKey BIT STRING contents, unused-bits octet included.
-    pub(crate) key_bits: &'a [u8],
-}
-
-/// Splits a SubjectPublicKeyInfo that fills `spki`.
-pub(crate) fn spki(spki: &[u8]) -> Option<Spki<'_>> {
-    let (seq, rest) = expect(spki, SEQUENCE)?;
-    if !rest.is_empty() {
-        return None;
-    }
-    let (algorithm, body) = expect(seq.contents, SEQUENCE)?;
-    let (key, body) = expect(body, BIT_STRING)?;
-    body.is_empty().then_some(Spki {
-        algorithm: algorithm.raw,
-        key_bits: key.contents,
-    })
 }
 
 /// AlgorithmIdentifiers (whole) that the fast key check understands.
@@ -469,53 +667,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_short_and_long_lengths() {
-        let (t, rest) = read(&[0x04, 0x01, 0xaa, 0xff]).unwrap();
-        assert_eq!(
-            (t.tag, t.contents, t.raw, rest),
-            (4, &[0xaa][..], &[4, 1, 0xaa][..], &[0xff][..])
-        );
-        let mut long = vec![0x04, 0x81, 0x80];
-        long.extend([7; 0x80]);
-        let (t, rest) = read(&long).unwrap();
-        assert_eq!((t.contents.len(), t.raw.len(), rest.len()), (0x80, 0x83, 0));
+    fn splits_sequences_and_refuses_what_is_not_laid_out_as_expected() {
         let mut two = vec![0x30, 0x82, 0x01, 0x00];
         two.extend([0; 0x100]);
+        two.extend([0x30, 0x00]);
         assert_eq!(sequence_len(&two), Some(0x104));
+        assert_eq!(sequence_len(&[0x04, 0x00]), None);
+        assert_eq!(sequence_len(&[0x30, 0x81, 0x05]), None, "not DER");
+        assert_eq!(issuer_facts(&[0x30, 0x00]), None);
+        assert_eq!(leaf_facts(&[0x30, 0x00]), None);
+        assert_eq!(pkcs8_public_key(&[0x30, 0x03, 0x02, 0x01, 0x00]), None);
     }
 
     #[test]
-    fn rejects_truncated_overlong_and_non_minimal() {
-        for bad in [
-            &[][..],
-            &[0x30],                               // no length
-            &[0x30, 0x02, 0x00],                   // contents truncated
-            &[0x30, 0x81],                         // length octets truncated
-            &[0x30, 0x81, 0x05],                   // non-minimal: fits short form
-            &[0x30, 0x82, 0x00, 0x90],             // non-minimal: leading zero
-            &[0x30, 0x80, 0x00, 0x00],             // indefinite
-            &[0x30, 0x85, 1, 0, 0, 0, 0],          // more than four length octets
-            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], // overlong: far past the end
-            &[0x1f, 0x01, 0x00],                   // high tag number
-        ] {
-            assert_eq!(read(bad), None, "{bad:02x?}");
-        }
-        assert_eq!(sequence_len(&[0x04, 0x00]), None);
-        assert_eq!(issuer_facts(&[0x30, 0x00]), None);
-        assert_eq!(pkcs8_public_key(&[0x30, 0x03, 0x02, 0x01, 0x00]), None);
+    fn object_identifiers() {
+        assert_eq!(valid_oid(&[0x55, 0x1d, 0x11]), Some(()));
+        assert_eq!(valid_oid(&[0x2b, 0x81, 0x04, 0x00]), Some(()));
+        assert_eq!(valid_oid(&[]), None, "empty");
+        assert_eq!(valid_oid(&[0x2b, 0x81]), None, "unterminated");
+        assert_eq!(valid_oid(&[0x2b, 0x80, 0x01]), None, "not minimal");
+        assert_eq!(valid_oid(&[0x80, 0x01]), None, "not minimal first");
     }
 
     #[test]
     fn key_usage_bits() {
         // keyCertSign | cRLSign (0x06, 1 unused bit), digitalSignature only.
-        assert_eq!(key_cert_sign_bit(&[0x03, 0x02, 0x01, 0x06]), Some(true));
-        assert_eq!(key_cert_sign_bit(&[0x03, 0x02, 0x07, 0x80]), Some(false));
-        assert_eq!(key_cert_sign_bit(&[0x03, 0x01, 0x00]), Some(false));
+        assert_eq!(key_usage_octet(&[0x03, 0x02, 0x01, 0x06]), Some(0x06));
+        assert_eq!(key_usage_octet(&[0x03, 0x02, 0x07, 0x80]), Some(0x80));
+        assert_eq!(key_usage_octet(&[0x03, 0x01, 0x00]), Some(0));
+        assert_eq!(key_usage_octet(&[0x03, 0x03, 0x07, 0xa0, 0x80]), Some(0xa0));
         // Non-zero unused bits, too many unused bits, trailing bytes.
-        assert_eq!(key_cert_sign_bit(&[0x03, 0x02, 0x01, 0x07]), None);
-        assert_eq!(key_cert_sign_bit(&[0x03, 0x02, 0x08, 0x00]), None);
-        assert_eq!(key_cert_sign_bit(&[0x03, 0x01, 0x01]), None);
-        assert_eq!(key_cert_sign_bit(&[0x03, 0x02, 0x01, 0x06, 0x00]), None);
+        assert_eq!(key_usage_octet(&[0x03, 0x02, 0x01, 0x07]), None);
+        assert_eq!(key_usage_octet(&[0x03, 0x02, 0x08, 0x00]), None);
+        assert_eq!(key_usage_octet(&[0x03, 0x01, 0x01]), None);
+        assert_eq!(key_usage_octet(&[0x03, 0x02, 0x01, 0x06, 0x00]), None);
     }
 
     #[test]
@@ -556,17 +741,16 @@ mod tests {
         for end in 0..=doc.len() {
             let prefix = doc.get(..end).unwrap();
             let _ = (
-                read(prefix),
+                leaf_facts(prefix),
                 issuer_facts(prefix),
                 pkcs8_public_key(prefix),
-                spki(prefix),
             );
         }
         for i in 0..doc.len() {
             for v in [0x00, 0x7f, 0x80, 0x81, 0x84, 0xff] {
                 let mut m = doc.clone();
                 m[i] = v;
-                let _ = (read(&m), issuer_facts(&m), pkcs8_public_key(&m), spki(&m));
+                let _ = (leaf_facts(&m), issuer_facts(&m), pkcs8_public_key(&m));
             }
         }
     }

@@ -443,18 +443,8 @@ impl DevCa {
             });
         }
         let key = spec.key.generate()?;
-        let mut params = CertificateParams::default();
+        let mut params = leaf_template();
         set_validity(&mut params, spec.not_before, spec.not_after)?;
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "SPIFFE");
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
         params.use_authority_key_identifier_extension = true;
         let mut sans = vec![SanType::URI(ia5(spec.id.as_str())?)];
         for dns in &spec.dns_names {
@@ -513,6 +503,24 @@ impl DevCa {
             key_pem: Zeroizing::new(key.serialize_pem()),
         })
     }
+}
+
+/// What every leaf the CA mints starts from, before its names, validity and
+/// defect: subject `O=SPIFFE`, an explicit `cA=false`, key usage
+/// `digitalSignature`, extended key usages `serverAuth` and `clientAuth`.
+pub(crate) fn leaf_template() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "SPIFFE");
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params
 }
 
 fn ca_params(td: &TrustDomain, spec: &CaSpec, role: &str) -> Result<CertificateParams, IssueError> {

@@ -2,7 +2,6 @@
 
 mod crypto;
 mod error;
-mod json;
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,7 +19,7 @@ pub use crypto::{__verify_jws_signature, JwsAlgorithm};
 pub use error::{InvalidSubjectReason, JwtSvidError};
 
 use error::truncate;
-use json::JsonProblem;
+use spiffe_bundle::__private::json::{self, JsonError};
 
 /// Default maximum token size in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -342,9 +341,7 @@ struct Header {
 
 impl Header {
     fn parse(bytes: &[u8], require_kid: bool) -> Result<Header, JwtSvidError> {
-        let map = json::parse_object(bytes).map_err(|p| JwtSvidError::MalformedHeader {
-            reason: json_reason(p),
-        })?;
+        let map = parse_object(bytes).map_err(|reason| JwtSvidError::MalformedHeader { reason })?;
         // `alg` first (J-03).
         let alg = match map.get("alg") {
             None => return Err(JwtSvidError::MissingAlgorithm),
@@ -398,11 +395,18 @@ impl Header {
     }
 }
 
-fn json_reason(p: JsonProblem) -> String {
-    match p {
-        JsonProblem::Syntax(s) => format!("invalid JSON: {s}"),
-        JsonProblem::Duplicate(name) => format!("duplicate member {}", truncate(&name, 64)),
-        JsonProblem::NotAnObject => "not a JSON object".to_owned(),
+/// Parses a JOSE header or a claim set: one JSON object, with no duplicate
+/// member names at any depth (two parsers reading two different `alg` or
+/// `sub` values is a classic confusion). The error is the reason to report.
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    match json::parse::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("not a JSON object".to_owned()),
+        Err(JsonError::DuplicateMember { name, .. }) => Err(format!(
+            "duplicate member {}",
+            truncate(&format!("{name:?}"), 64)
+        )),
+        Err(e @ JsonError::Syntax { .. }) => Err(format!("invalid JSON: {e}")),
     }
 }
 
@@ -418,9 +422,7 @@ struct Claims {
 
 impl Claims {
     fn parse(bytes: &[u8]) -> Result<Claims, JwtSvidError> {
-        let all = json::parse_object(bytes).map_err(|p| JwtSvidError::MalformedClaims {
-            reason: json_reason(p),
-        })?;
+        let all = parse_object(bytes).map_err(|reason| JwtSvidError::MalformedClaims { reason })?;
         let spiffe_id = match all.get("sub") {
             None => return Err(JwtSvidError::MissingSubject),
             Some(Value::String(s)) if s.is_empty() => return Err(JwtSvidError::MissingSubject),

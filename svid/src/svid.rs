@@ -364,7 +364,8 @@ fn key_for_leaf(
     let signing_key = OnceLock::new();
     let carried = crate::der::pkcs8_public_key(pkcs8_key);
     let matches = carried.is_some_and(|public| {
-        crate::der::spki(spki_raw).is_some_and(|spki| crate::der::same_public_key(&public, &spki))
+        spiffe_bundle::__private::der::spki(spki_raw)
+            .is_some_and(|spki| crate::der::same_public_key(&public, &spki))
     });
     let algorithm = match carried {
         Some(public) if matches => match public.kind {

@@ -9,7 +9,7 @@ use spiffe_bundle::X509BundleSource;
 use spiffe_id::SpiffeId;
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
-use crate::profile::{check_leaf, has_uri_name_constraints, not_after_secs, parse_cert};
+use crate::profile::{check_leaf_der, has_uri_name_constraints, not_after_secs};
 use crate::{X509SvidError, default_crypto_provider};
 
 /// An X509-SVID whose chain was verified against its trust domain's bundle.
@@ -133,8 +133,7 @@ where
     S: X509BundleSource + ?Sized,
 {
     let leaf = chain.first().ok_or(X509SvidError::EmptyChain)?;
-    let leaf_cert = parse_cert(leaf, 0)?;
-    let spiffe_id = check_leaf(&leaf_cert)?;
+    let (spiffe_id, leaf_not_after) = check_leaf_der(leaf)?;
 
     let trust_domain = spiffe_id.trust_domain();
     let bundle = bundles
@@ -145,10 +144,10 @@ where
 
     let path = verify_chain(leaf, intermediates, anchors, at, &ChainEku::Svid, provider)?;
 
-    let expires_at = not_after_secs(&leaf_cert).min(path.intermediates_not_after);
-    let mut verified = Vec::with_capacity(path.intermediates.len() + 2);
-    verified.push(leaf.clone().into_owned());
-    verified.extend(path.intermediates);
+    let expires_at = leaf_not_after.min(path.intermediates_not_after);
+    // verify_chain left room for the leaf and the anchor: no reallocation.
+    let mut verified = path.intermediates;
+    verified.insert(0, leaf.clone().into_owned());
     if let Some(authority) = path.anchor.and_then(|i| bundle.authorities().get(i)) {
         verified.push(authority.der().clone());
     }
@@ -215,7 +214,8 @@ impl ExtendedKeyUsageValidator for ChainEku<'_> {
 #[derive(Clone, Debug)]
 pub(crate) struct ChainPath {
     /// The intermediates of the path in issuing order (the leaf's issuer
-    /// first); unused candidates are left out.
+    /// first); unused candidates are left out. The capacity has room for
+    /// two more (the leaf and the anchor).
     pub(crate) intermediates: Vec<CertificateDer<'static>>,
     /// The index, in the `anchors` passed in, of the trust anchor that ends
     /// the path (always found: webpki returns one of the anchors it was
@@ -323,11 +323,14 @@ pub(crate) fn verify_chain(
         })?;
 
     let found = path.anchor();
+    // Room for the leaf and the anchor, which verify_x509_svid adds.
+    let mut path_intermediates = Vec::with_capacity(path.intermediate_certificates().count() + 2);
+    path_intermediates.extend(
+        path.intermediate_certificates()
+            .map(|cert| cert.der().into_owned()),
+    );
     Ok(ChainPath {
-        intermediates: path
-            .intermediate_certificates()
-            .map(|cert| cert.der().into_owned())
-            .collect(),
+        intermediates: path_intermediates,
         anchor: anchors.iter().position(|a| std::ptr::eq(a, found)),
         intermediates_not_after: path_not_after.get(),
     })

@@ -22,14 +22,17 @@ use spiffe_bundle::X509Authority;
 use super::{missing, provider, shared_dir};
 use crate::verify::{ChainEku, verify_chain};
 
-/// The classes of `limbo-spiffe-relevance.tsv` that are run. The BetterTLS
-/// name-constraint cases (not in the TSV) are run too, as
-/// [`BETTERTLS_NC`], minus `name-dependent-ids.txt`.
+/// The classes of `limbo-spiffe-relevance.tsv` that are run, the native
+/// name-constraint cases of class C included. The BetterTLS name-constraint
+/// cases (not in the TSV) are run too, as [`BETTERTLS_NC`]. Every class is
+/// run minus `name-dependent-ids.txt` (cases whose verdict needs the peer
+/// name checked, which a SPIFFE verifier does not do).
 const RUN: &[&str] = &[
     "A-core",
     "A-core-pathbuilding",
     "A-core-eku",
     "A-core-key/alg-policy",
+    "C-dns-ip-name-constraints",
     "E-webpki-real-chains",
 ];
 
@@ -170,6 +173,75 @@ const ALLOWED: &[Deviation] = &[
         ours: Verdict::Success,
         reason: "the root's RSA-2052 key (above 2048 bits, size not a multiple of 8) is accepted by the bundle (X509Authority) and the crypto provider verifies the leaf's signature with it; the multiple-of-8 rule is a CA/Browser Forum key-size rule, not an RFC 5280 one",
     },
+    // Class C, the native name-constraint cases (the README's rustls-webpki
+    // 0.103 table: 13 of 56). None weakens a constraint a SPIFFE CA relies
+    // on: each is a malformed or misplaced constraint that is accepted, or a
+    // name type webpki does not match and so refuses (fail closed).
+    Deviation {
+        id: "rfc5280::nc::permitted-dns-match-noncritical",
+        ours: Verdict::Success,
+        reason: "the constraint sits in the trust anchor, which keeps only its subject, key and name constraints (not their criticality); the constraint is still applied and the leaf's name satisfies it",
+    },
+    Deviation {
+        id: "rfc5280::nc::invalid-dnsname-leading-period",
+        ours: Verdict::Success,
+        reason: "rustls-webpki reads a dNSName constraint with a leading period (as OpenSSL does) as 'subdomains of', so the malformed constraint still restricts the leaf; limbo fails the certificate for the encoding",
+    },
+    Deviation {
+        id: "rfc5280::nc::not-allowed-in-ee-noncritical",
+        ours: Verdict::Success,
+        reason: "name constraints only restrict names below a CA, so rustls-webpki ignores them in an end entity; they grant nothing there (a CA-side MUST NOT, not a path-validation step)",
+    },
+    Deviation {
+        id: "rfc5280::nc::not-allowed-in-ee-critical",
+        ours: Verdict::Success,
+        reason: "as the non-critical case: a (known, hence not unknown-critical) name-constraints extension in an end entity restricts nothing and grants nothing",
+    },
+    Deviation {
+        id: "webpki::nc::intermediate-permitted-excluded-subtrees-both-null",
+        ours: Verdict::Success,
+        reason: "a name-constraints extension whose subtrees are both NULL constrains nothing, so accepting it is accepting an unconstrained CA; forbidden by the CA/Browser Forum profile, not by RFC 5280 path validation",
+    },
+    Deviation {
+        id: "webpki::nc::intermediate-permitted-excluded-subtrees-both-empty-sequences",
+        ours: Verdict::Success,
+        reason: "empty permitted and excluded subtrees constrain nothing, as the NULL case; a CA/Browser Forum profile rule",
+    },
+    Deviation {
+        id: "rfc5280::nc::permitted-self-issued",
+        ours: Verdict::Failure,
+        reason: "rustls-webpki applies name constraints to a self-issued intermediate too (RFC 5280 exempts it), so the only path fails and the error reported is the alternative's bad signature; fails closed, as pathlen::self-issued-certs-pathlen",
+    },
+    Deviation {
+        id: "rfc5280::nc::permitted-dn-match",
+        ours: Verdict::Failure,
+        reason: "rustls-webpki does not match directoryName constraints against directoryName SANs and refuses instead (NameConstraintViolation); fails closed, and SPIFFE CAs constrain URI names (X-20), not directory names",
+    },
+    Deviation {
+        id: "rfc5280::nc::nc-permits-email-exact",
+        ours: Verdict::Failure,
+        reason: "rustls-webpki does not match rfc822Name constraints and refuses an e-mail SAN under one (NameConstraintViolation); fails closed, and an X509-SVID authenticates by its URI SAN, not by e-mail",
+    },
+    Deviation {
+        id: "rfc5280::nc::nc-permits-email-domain",
+        ours: Verdict::Failure,
+        reason: "rfc822Name constraints are not matched, so an e-mail SAN under one is refused (fail closed), as nc-permits-email-exact",
+    },
+    Deviation {
+        id: "rfc5280::nc::nc-permits-email-literal-asterisk-exact-match",
+        ours: Verdict::Failure,
+        reason: "rfc822Name constraints are not matched, so an e-mail SAN under one is refused (fail closed), as nc-permits-email-exact",
+    },
+    Deviation {
+        id: "rfc5280::nc::nc-permits-email-literal-double-asterisk",
+        ours: Verdict::Failure,
+        reason: "rfc822Name constraints are not matched, so an e-mail SAN under one is refused (fail closed), as nc-permits-email-exact",
+    },
+    Deviation {
+        id: "rfc5280::nc::nc-permits-email-literal-mid-asterisk",
+        ours: Verdict::Failure,
+        reason: "rfc822Name constraints are not matched, so an e-mail SAN under one is refused (fail closed), as nc-permits-email-exact",
+    },
 ];
 
 #[derive(Deserialize)]
@@ -299,17 +371,62 @@ fn x509_limbo_chain_layer() {
         "{:<40} {:>6} {:>6} {:>8} {:>8}",
         "class", "run", "agree", "allowed", "skipped"
     );
+    let mut total = Counts::default();
     for (class, c) in &counts {
         println!(
             "{class:<40} {:>6} {:>6} {:>8} {:>8}",
             c.run, c.agree, c.allowed, c.skipped
         );
+        total.run += c.run;
+        total.agree += c.agree;
+        total.allowed += c.allowed;
+        total.skipped += c.skipped;
     }
+    println!(
+        "{:<40} {:>6} {:>6} {:>8} {:>8}",
+        "total", total.run, total.agree, total.allowed, total.skipped
+    );
     assert!(
         problems.is_empty(),
         "{} unexpected result(s):\n{}",
         problems.len(),
         problems.join("\n")
+    );
+
+    leaf_walk_agrees_with_x509_parser(&limbo);
+}
+
+/// The SVID layer reads the leaf profile with its own DER walk, falling back
+/// to x509-parser when the walk does not answer. Over every distinct
+/// certificate of the corpus (leaves, intermediates and roots, many of them
+/// odd on purpose): wherever the walk answers, x509-parser parses the
+/// certificate and reads the same facts (asserted inside `check_leaf_der` in
+/// test builds), and the verdict is the one x509-parser's route gives.
+fn leaf_walk_agrees_with_x509_parser(limbo: &Limbo) {
+    use crate::profile::{check_leaf, check_leaf_der, not_after_secs, parse_cert};
+
+    let pems: BTreeSet<&str> = limbo
+        .testcases
+        .iter()
+        .flat_map(|case| {
+            case.trusted_certs
+                .iter()
+                .chain(&case.untrusted_intermediates)
+                .chain([&case.peer_certificate])
+        })
+        .map(String::as_str)
+        .collect();
+    let mut walked = 0;
+    for pem in &pems {
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        walked += usize::from(crate::der::leaf_facts(&der).is_some());
+        let parser_route =
+            parse_cert(&der, 0).and_then(|cert| Ok((check_leaf(&cert)?, not_after_secs(&cert))));
+        assert_eq!(check_leaf_der(&der), parser_route, "{pem}");
+    }
+    println!(
+        "leaf profile: {} distinct certificates, {walked} read by the DER walk and the rest by x509-parser; every verdict agrees",
+        pems.len()
     );
 }
 
