@@ -1,0 +1,118 @@
+//! `spiffe`: the command-line tool of the workspace.
+//!
+//! Everyday offline work with SPIFFE identities: parse IDs (`id parse`),
+//! inspect and verify X509-SVIDs (`x509 inspect|verify`), inspect and verify
+//! JWT-SVIDs (`jwt inspect|verify`) and convert trust bundles between PEM and
+//! the SPIFFE bundle JSON (`bundle convert`). Every command writes readable
+//! text, or one JSON document with `--output json`, and exits with 0
+//! (valid), 1 (checked and invalid) or 2 (usage or input error). The
+//! commands, flags and JSON shapes are documented in `docs/cli.md`.
+//!
+//! Layout: one module per command group, each with a clap `Subcommand` enum
+//! and a `run` function returning an [`output::Outcome`]; commands that talk
+//! to a Workload API or serve one are further variants of [`Command`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod args;
+mod bundle;
+mod error;
+mod id;
+mod input;
+mod jwt;
+mod output;
+mod rfc3339;
+mod trust_bundles;
+mod x509;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+use crate::output::{EXIT_STATUS_HELP, Outcome, OutputFormat};
+
+/// SPIFFE identities on the command line: parse IDs, inspect and verify
+/// X509-SVIDs and JWT-SVIDs against federated trust bundles, convert bundles.
+#[derive(Debug, Parser)]
+#[command(
+    name = "spiffe",
+    version,
+    after_help = EXIT_STATUS_HELP,
+    arg_required_else_help = true,
+    propagate_version = true
+)]
+struct Cli {
+    /// Report format: `text` for people, `json` for machines (one JSON
+    /// document on standard output; see docs/cli.md for the shapes).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text, global = true)]
+    output: OutputFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The command groups. Later groups (`agent`, `fetch`, `sds`, `demo`) are
+/// added as further variants with their own modules.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and validate SPIFFE IDs.
+    #[command(subcommand)]
+    Id(id::IdCommand),
+    /// Inspect and verify X509-SVIDs.
+    #[command(subcommand)]
+    X509(x509::X509Command),
+    /// Inspect and verify JWT-SVIDs.
+    #[command(subcommand)]
+    Jwt(jwt::JwtCommand),
+    /// Convert trust bundles.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
+}
+
+fn run(cli: Cli) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Id(command) => id::run(command, cli.output),
+        Command::X509(command) => x509::run(command, cli.output),
+        Command::Jwt(command) => jwt::run(command, cli.output),
+        Command::Bundle(command) => bundle::run(command, cli.output),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors to
+            // stderr with status 2, as clap prints them.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(cli) {
+        Ok(outcome) => {
+            if !outcome.stderr.is_empty() {
+                let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());
+            }
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(outcome.stdout.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => outcome.status.exit_code(),
+                // A closed pipe (`spiffe ... | head`) is the reader's choice,
+                // not a failure of the command.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => outcome.status.exit_code(),
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "spiffe: cannot write the output: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "spiffe: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
