@@ -76,6 +76,11 @@ impl WorkloadApiClient {
     /// The timeout of a new client: 10 seconds.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+    /// The largest response the client decodes: 16 MiB, the server's
+    /// default limit. A larger response fails the call with
+    /// `ResourceExhausted`.
+    pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
     /// Connects to the Workload API at `address`, within
     /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT).
     ///
@@ -144,7 +149,10 @@ impl WorkloadApiClient {
 
     fn new(channel: Channel, address: String) -> Self {
         WorkloadApiClient {
-            inner: SpiffeWorkloadApiClient::new(channel),
+            // As large as the server's default responses: a context with
+            // many federated bundles can pass tonic's 4 MiB default.
+            inner: SpiffeWorkloadApiClient::new(channel)
+                .max_decoding_message_size(Self::MAX_MESSAGE_SIZE),
             timeout: Self::DEFAULT_TIMEOUT,
             address: address.into(),
         }

@@ -30,7 +30,7 @@
 //! # -> Result<(), Box<dyn std::error::Error>> {
 //! // Waits for the first SVID, then follows rotation in the background.
 //! let source = X509Source::from_env().await?;
-//! println!("I am {}", source.svid().spiffe_id());
+//! println!("I am {}", source.svid()?.spiffe_id());
 //!
 //! // The source is a bundle source: verify a peer against the bundle of
 //! // the peer's own trust domain (own or federated).
@@ -51,8 +51,9 @@
 //!   as `spiffe://td`.
 //! - JWT bundles are read as plain JWK Sets, without filtering on `use`
 //!   (SPIRE leaves `use` out of Workload API bundles).
-//! - Clients stop retrying on `InvalidArgument`, `Unimplemented` and
-//!   `Cancelled` (E-13, E-16) and retry everything else with backoff.
+//! - Sources stop retrying on `InvalidArgument` and `Unimplemented` (E-13,
+//!   E-16) and retry everything else with backoff, `Cancelled` included
+//!   (only the peer can cancel a source's stream).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

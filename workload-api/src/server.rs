@@ -68,7 +68,9 @@
 //!   connection stays open (tonic gives a service no handle to close it).
 //! - **Streams end on shutdown** with `Unavailable`, so clients reconnect
 //!   with a backoff; without that, tonic's graceful shutdown would wait for
-//!   the long-lived streams forever.
+//!   the long-lived streams forever. [`WorkloadApiServer::serve_with_incoming`]
+//!   then closes whatever is still open after [`SHUTDOWN_GRACE`] (a client
+//!   that stops reading could otherwise hold the drain open).
 //! - **Limits**: HTTP/2 `max_concurrent_streams` per connection (excess
 //!   streams are refused by HTTP/2), a global cap on open streams
 //!   (`Unavailable "too many open Workload API streams"`, retried by
@@ -119,6 +121,10 @@ pub const DEFAULT_MAX_DECODING_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Default limit on an encoded response (many federated bundles make large
 /// responses).
 pub const DEFAULT_MAX_ENCODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// How long [`WorkloadApiServer::serve_with_incoming`] lets open
+/// connections drain after shutdown is signalled before closing them.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a server could not start or stopped with an error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -337,16 +343,27 @@ impl<P: IdentityProvider> WorkloadApiServer<P> {
         let signal = ShutdownSignal::new();
         let stop = signal.clone();
         let service = self.service(&signal);
-        self.tonic_server()
+        let serving = self
+            .tonic_server()
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.await;
                 stop.trigger();
-            })
-            .await
-            .map_err(|e| ServeError::Transport {
+            });
+        // The graceful drain waits for every connection to close; a client
+        // that stops reading (its flow-control window full) would hold it
+        // open for ever. Past the grace period the server is dropped, which
+        // closes what is left.
+        let deadline = async {
+            signal.triggered().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = serving => result.map_err(|e| ServeError::Transport {
                 reason: e.to_string(),
-            })
+            }),
+            () = deadline => Ok(()),
+        }
     }
 
     /// Binds `address` ([`UnixSocketListener::bind`] or

@@ -148,7 +148,7 @@ async fn rotation_reaches_live_sources() {
     let bundles = BundleSource::with_options(client.clone(), fast())
         .await
         .unwrap();
-    let first = x509.svid();
+    let first = x509.svid().unwrap();
     let mut updates = x509.subscribe();
 
     let rotated = svid(&world.ca, "spiffe://example.org/ns/a/sa/web");
@@ -158,7 +158,7 @@ async fn rotation_reaches_live_sources() {
         .unwrap()
         .unwrap();
     assert_eq!(context.default_svid().leaf(), rotated.leaf());
-    assert_eq!(x509.svid().leaf(), rotated.leaf());
+    assert_eq!(x509.svid().unwrap().leaf(), rotated.leaf());
     assert_ne!(first.leaf(), rotated.leaf());
 
     // A federated bundle added later reaches the bundle source.
@@ -196,14 +196,14 @@ async fn sources_survive_a_server_restart_and_never_serve_nothing() {
     let jwt = JwtSource::with_options(client.clone(), fast())
         .await
         .unwrap();
-    let before = x509.svid();
+    let before = x509.svid().unwrap();
     assert_eq!(before.spiffe_id().as_str(), "spiffe://example.org/api");
     let jwt_before = jwt.bundles();
 
     // The agent goes away: the sources keep what they had.
     running.stop().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(x509.svid().leaf(), before.leaf());
+    assert_eq!(x509.svid().unwrap().leaf(), before.leaf());
     assert_eq!(jwt.bundles().len(), jwt_before.len());
     assert!(x509.last_error().is_some(), "the outage is reported");
 
@@ -219,7 +219,7 @@ async fn sources_survive_a_server_restart_and_never_serve_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(context.svid_by_hint("api").unwrap().leaf(), rotated.leaf());
-    assert_eq!(x509.svid().leaf(), rotated.leaf());
+    assert_eq!(x509.svid().unwrap().leaf(), rotated.leaf());
 
     // JWT-SVIDs work again through the source.
     let token = jwt
@@ -243,5 +243,38 @@ async fn a_source_reports_a_missing_agent_at_start() {
     assert!(
         matches!(err, ClientError::NoInitialUpdate { .. }),
         "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_svid_is_not_served_while_the_agent_is_away() {
+    use std::time::SystemTime;
+
+    use rustls_pki_types::UnixTime as T;
+    use spiffe_svid::issuer::SvidSpec;
+
+    let world = World::new("example.org");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    // Whole seconds: expires one to two seconds from now.
+    let spec = SvidSpec::new(
+        id("spiffe://example.org/web"),
+        T::since_unix_epoch(now - Duration::from_secs(60)),
+        T::since_unix_epoch(Duration::from_secs(now.as_secs() + 2)),
+    );
+    let short = world.ca.issue(&spec).unwrap().to_x509_svid().unwrap();
+    world.provider.set_entry(mine("web", short));
+    let dir = ScratchDir::new();
+    let running = Running::start(world.server(), &dir.socket());
+    let client = WorkloadApiClient::connect_lazy(&address(&dir)).unwrap();
+    let x509 = X509Source::with_options(client, fast()).await.unwrap();
+    assert!(x509.svid().is_ok());
+    running.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert!(
+        matches!(x509.svid(), Err(ClientError::SvidExpired { .. })),
+        "{:?}",
+        x509.svid()
     );
 }

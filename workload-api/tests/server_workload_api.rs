@@ -304,6 +304,9 @@ async fn w_7_fetch_jwtsvid_mints_for_each_identity_and_checks_the_request() {
     let s = status(vec![], "").await;
     assert_eq!(s.code(), Code::InvalidArgument);
     assert_eq!(s.message(), "audience must be specified");
+    let s = status(vec!["api".into(), String::new()], "").await;
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(s.message(), "audience must be specified");
     let s = status(vec!["api".into()], "spiffe://example.org/").await;
     assert_eq!(s.code(), Code::InvalidArgument);
     assert!(

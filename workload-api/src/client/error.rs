@@ -183,6 +183,13 @@ pub enum ClientError {
         /// The hint or SPIFFE ID asked for.
         wanted: String,
     },
+    /// The SVID a source serves has expired: the agent did not renew it
+    /// in time (it may be unreachable).
+    #[error("the SVID {spiffe_id} has expired and was not renewed")]
+    SvidExpired {
+        /// The SVID's SPIFFE ID.
+        spiffe_id: String,
+    },
     /// A source got no usable update before its initial timeout.
     #[error("no usable update from the Workload API within {after:?}{}", cause_suffix(.last_error))]
     NoInitialUpdate {
@@ -192,7 +199,7 @@ pub enum ClientError {
         last_error: Option<Box<ClientError>>,
     },
     /// The source stopped following the Workload API after an error that
-    /// must not be retried (InvalidArgument, Unimplemented, Cancelled), or
+    /// must not be retried (InvalidArgument, Unimplemented), or
     /// because every handle to it was dropped. It still serves its last
     /// material.
     #[error("the source stopped following the Workload API{}", cause_suffix(.cause))]
@@ -220,14 +227,17 @@ impl ClientError {
 
     /// Whether a long-lived watcher gives up after this error: the
     /// specification says not to retry `InvalidArgument` (E-13) or
-    /// `Unimplemented` (E-16), and `Cancelled` ends a watch as in the
-    /// reference client. Everything else (`Unavailable`, `PermissionDenied`,
-    /// connection failures, a stream that ended) is retried with a backoff
-    /// (E-14, E-15, W-04).
+    /// `Unimplemented` (E-16). Everything else (`Unavailable`,
+    /// `PermissionDenied`, connection failures, a stream that ended) is
+    /// retried with a backoff (E-14, E-15, W-04). So is `Cancelled`:
+    /// go-spiffe stops on it because there it means its own context was
+    /// cancelled, but a source is only ever stopped by being dropped, so a
+    /// `Cancelled` here comes from the peer (an HTTP/2 reset by a restarting
+    /// agent or a proxy) and must not stop the source for good.
     pub(crate) fn is_fatal(&self) -> bool {
         matches!(
             self.grpc_code(),
-            Some(GrpcCode::InvalidArgument | GrpcCode::Unimplemented | GrpcCode::Cancelled)
+            Some(GrpcCode::InvalidArgument | GrpcCode::Unimplemented)
         )
     }
 }
@@ -262,7 +272,7 @@ mod tests {
         };
         assert!(status(GrpcCode::InvalidArgument).is_fatal());
         assert!(status(GrpcCode::Unimplemented).is_fatal());
-        assert!(status(GrpcCode::Cancelled).is_fatal());
+        assert!(!status(GrpcCode::Cancelled).is_fatal());
         assert!(!status(GrpcCode::Unavailable).is_fatal());
         assert!(!status(GrpcCode::PermissionDenied).is_fatal());
         assert!(!status(GrpcCode::Unknown).is_fatal());

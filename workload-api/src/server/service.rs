@@ -206,7 +206,8 @@ impl<P: IdentityProvider> SpiffeWorkloadApi for WorkloadApiService<P> {
     ) -> Result<Response<JwtsvidResponse>, Status> {
         let caller = self.admit(&request)?;
         let body = request.get_ref();
-        if body.audience.is_empty() {
+        // An empty string names no audience either (W-10, W-20).
+        if body.audience.is_empty() || body.audience.iter().any(String::is_empty) {
             return Err(Status::invalid_argument("audience must be specified"));
         }
         let spiffe_id = match body.spiffe_id.as_str() {

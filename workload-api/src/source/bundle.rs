@@ -79,6 +79,7 @@ impl BundleSource {
             Ok(Published {
                 value: Arc::new(decode_x509_bundles_response(message)?),
                 svid: None,
+                problem: None,
             })
         });
         let inner = Follower::start(

@@ -33,6 +33,11 @@ pub(crate) type Decode<M, T> = Box<dyn Fn(&M) -> Result<Published<T>, ClientErro
 pub(crate) struct Published<T> {
     pub(crate) value: Arc<T>,
     pub(crate) svid: Option<Arc<X509Svid>>,
+    /// Set when the value is published but is not what the source was asked
+    /// for (an `X509Source` whose chosen SVID the message left out): it
+    /// becomes the source's `last_error`, and a first message with a
+    /// problem does not end the initial wait.
+    pub(crate) problem: Option<ClientError>,
 }
 
 impl<T> Clone for Published<T> {
@@ -40,6 +45,7 @@ impl<T> Clone for Published<T> {
         Published {
             value: Arc::clone(&self.value),
             svid: self.svid.clone(),
+            problem: self.problem.clone(),
         }
     }
 }
@@ -123,7 +129,15 @@ impl<T: Send + Sync + 'static> Follower<T> {
             stream: None,
             health: Arc::clone(&health),
         };
-        let first = match tokio::time::timeout(options.initial_timeout, feed.next()).await {
+        let first_usable = async {
+            loop {
+                let published = feed.next().await?;
+                if published.problem.is_none() {
+                    return Ok(published);
+                }
+            }
+        };
+        let first = match tokio::time::timeout(options.initial_timeout, first_usable).await {
             Ok(Ok(first)) => first,
             Ok(Err(fatal)) => return Err(fatal),
             Err(_) => {
@@ -212,7 +226,10 @@ impl<M: PartialEq, T> Feed<M, T> {
                     match (self.decode)(&message) {
                         Ok(published) => {
                             self.last_raw = Some(message);
-                            self.health.clear();
+                            match &published.problem {
+                                Some(problem) => self.health.set(problem.clone()),
+                                None => self.health.clear(),
+                            }
                             return Ok(published);
                         }
                         // W-11: discard the message, keep the stream and the

@@ -105,6 +105,7 @@ impl JwtSource {
             Ok(Published {
                 value: Arc::new(decode_jwt_bundles_response(message)?),
                 svid: None,
+                problem: None,
             })
         });
         let bundles = Follower::start(

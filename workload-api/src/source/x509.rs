@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use rustls_pki_types::UnixTime;
 use spiffe_bundle::{X509Bundle, X509BundleSource};
 use spiffe_id::TrustDomain;
 use spiffe_svid::X509Svid;
@@ -36,8 +37,8 @@ use crate::{ClientError, EndpointAddress, WorkloadApiClient, X509Context, proto}
 ///   backoff and full jitter (the first retry within the base delay,
 ///   doubling up to a cap), reset once a message arrives (W-04, E-14,
 ///   E-15);
-/// - `InvalidArgument` (E-13), `Unimplemented` (E-16) and `Cancelled` stop
-///   it for good;
+/// - `InvalidArgument` (E-13) and `Unimplemented` (E-16) stop it for good
+///   (`Cancelled` is retried: only the peer can cancel a source's stream);
 /// - meanwhile it keeps serving the last good material and never goes back
 ///   to serving nothing. An SVID the agent can no longer renew stays usable
 ///   until it expires, and peers still accept it; dropping it would turn a
@@ -55,7 +56,7 @@ use crate::{ClientError, EndpointAddress, WorkloadApiClient, X509Context, proto}
 ///
 /// # async fn run(peer_chain: Vec<CertificateDer<'static>>) -> Result<(), Box<dyn std::error::Error>> {
 /// let source = X509Source::from_env().await?;
-/// println!("serving {}", source.svid().spiffe_id());
+/// println!("serving {}", source.svid()?.spiffe_id());
 ///
 /// // Verify a peer against the bundle of its trust domain.
 /// let peer = spiffe_svid::verify_x509_svid(&peer_chain, &source, UnixTime::now())?;
@@ -110,7 +111,7 @@ impl X509Source {
     /// `PermissionDenied`, a [`ClientError::Decode`] error, a
     /// [`ClientError::SvidNotFound`], ...); [`ClientError::Status`] at once
     /// for a status that is not retried (`InvalidArgument`,
-    /// `Unimplemented`, `Cancelled`); [`ClientError::Connect`] outside a
+    /// `Unimplemented`); [`ClientError::Connect`] outside a
     /// Tokio runtime.
     pub async fn with_options(
         client: WorkloadApiClient,
@@ -119,10 +120,17 @@ impl X509Source {
         let selector = options.svid.clone();
         let decode = Box::new(move |message: &proto::X509svidResponse| {
             let context = decode_x509_svid_response(message)?;
-            let svid = selector.select(&context)?.clone();
+            // A message without the chosen SVID is still the agent's whole
+            // truth (W-08, W-09): its bundles replace the old ones and the
+            // SVID is gone, so nothing stale is served or trusted.
+            let (svid, problem) = match selector.select(&context) {
+                Ok(svid) => (Some(Arc::new(svid.clone())), None),
+                Err(problem) => (None, Some(problem)),
+            };
             Ok(Published {
                 value: Arc::new(context),
-                svid: Some(Arc::new(svid)),
+                svid,
+                problem,
             })
         });
         let inner = Follower::start(
@@ -144,12 +152,29 @@ impl X509Source {
 
     /// The SVID this source serves, from the latest context. The same `Arc`
     /// is returned until the SVID changes.
-    pub fn svid(&self) -> Arc<X509Svid> {
-        match self.inner.svid() {
-            Some(svid) => svid,
-            // Every X.509 update carries its SVID; this only avoids a panic.
-            None => Arc::new(self.inner.value().default_svid().clone()),
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::SvidNotFound`] when the latest message from the agent
+    /// left out the SVID this source was asked for (by hint or ID);
+    /// [`ClientError::SvidExpired`] once the SVID's leaf has expired (the
+    /// agent has not renewed it, for example while it is unreachable).
+    pub fn svid(&self) -> Result<Arc<X509Svid>, ClientError> {
+        let Some(svid) = self.inner.svid() else {
+            return Err(self
+                .inner
+                .last_error()
+                .filter(|e| matches!(e, ClientError::SvidNotFound { .. }))
+                .unwrap_or_else(|| ClientError::SvidNotFound {
+                    wanted: "the selected SVID".to_owned(),
+                }));
+        };
+        if svid.expires_at() <= UnixTime::now() {
+            return Err(ClientError::SvidExpired {
+                spiffe_id: svid.spiffe_id().to_string(),
+            });
         }
+        Ok(svid)
     }
 
     /// Notifications of each change of the X.509 context.
@@ -174,6 +199,8 @@ impl X509BundleSource for X509Source {
 #[cfg(feature = "rustls")]
 impl spiffe_svid::tls::SvidSource for X509Source {
     fn current(&self) -> Option<Arc<X509Svid>> {
-        Some(self.svid())
+        // Nothing rather than a missing or expired SVID: the handshake
+        // fails instead of presenting stale material.
+        self.svid().ok()
     }
 }
