@@ -546,8 +546,12 @@ async fn serve_connection(
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // One request per connection: bundle clients make one GET per fetch,
+    // and a kept-alive connection would let an idle client hold one of
+    // the limited connection slots indefinitely.
     builder
         .timer(TokioTimer::new())
+        .keep_alive(false)
         .header_read_timeout(options.header_read_timeout);
     let connection = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(connection);

@@ -409,11 +409,22 @@ async fn graceful_shutdown_finishes_open_requests() {
     // A provider slow enough that shutdown starts mid-request.
     let ca = DevCa::new(td(TD)).unwrap();
     let bundle = bundle_of(&[&ca], 1, None);
+    // The provider tells the test it is serving, then waits for the test
+    // to have started the shutdown: the request is in flight for sure.
+    let (serving_tx, serving_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let serving_tx = std::sync::Mutex::new(serving_tx);
+    let release_rx = std::sync::Mutex::new(release_rx);
     let server = BundleServer::bind(
         "127.0.0.1:0".parse().unwrap(),
         pki.server_tls(),
         move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            serving_tx.lock().unwrap().send(()).unwrap();
+            release_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap();
             Some(bundle.clone())
         },
         ServerOptions::default(),
@@ -426,9 +437,20 @@ async fn graceful_shutdown_finishes_open_requests() {
         FetchOptions::default(),
     );
     let fetch = tokio::spawn(async move { client.fetch(None).await });
+    tokio::task::spawn_blocking(move || serving_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let shutdown = tokio::spawn(async move { server.shutdown().await });
+    // Shutdown has begun (it waits on the request in flight); let the
+    // request finish: it must still get its answer.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    server.shutdown().await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown did not wait for the request"
+    );
+    release_tx.send(()).unwrap();
     assert!(fetch.await.unwrap().is_ok());
+    shutdown.await.unwrap();
 }
 
 #[test]
