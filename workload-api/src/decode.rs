@@ -241,7 +241,7 @@ pub fn decode_x509_svid_response(
         bundles.add_x509(declared.trust_domain(), &entry.bundle)?;
         svids.push(HintedX509Svid::new(svid, Some(&entry.hint)));
     }
-    for (key, der) in sorted(&response.federated_bundles) {
+    for (key, der) in &response.federated_bundles {
         bundles.add_x509(parse_bundle_key(key)?, der)?;
     }
     Ok(X509Context::new(svids, bundles.into_x509())?)
@@ -265,7 +265,7 @@ pub fn decode_x509_bundles_response(
         return Err(DecodeError::NoBundles);
     }
     let mut bundles = BundleCollector::new();
-    for (key, der) in sorted(&response.bundles) {
+    for (key, der) in &response.bundles {
         bundles.add_x509(parse_bundle_key(key)?, der)?;
     }
     Ok(bundles.into_x509())
@@ -290,7 +290,7 @@ pub fn decode_jwt_bundles_response(
         return Err(DecodeError::NoBundles);
     }
     let mut bundles = BundleCollector::new();
-    for (key, jwks) in sorted(&response.bundles) {
+    for (key, jwks) in &response.bundles {
         bundles.add_jwt(parse_bundle_key(key)?, jwks)?;
     }
     Ok(bundles.into_jwt())
@@ -449,11 +449,6 @@ fn parse_bundle_key(key: &str) -> Result<TrustDomain, DecodeError> {
     }
 }
 
-/// Map entries in key order (the generated maps are `BTreeMap`s), so that
-/// which error is reported for a message with several faults is fixed.
-fn sorted<V>(map: &BTreeMap<String, V>) -> impl Iterator<Item = (&String, &V)> {
-    map.iter()
-}
 
 /// Bundles by trust domain, with the bytes each came from so that a second
 /// copy can be told apart from a conflicting one.
