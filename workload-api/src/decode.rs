@@ -449,7 +449,6 @@ fn parse_bundle_key(key: &str) -> Result<TrustDomain, DecodeError> {
     }
 }
 
-
 /// Bundles by trust domain, with the bytes each came from so that a second
 /// copy can be told apart from a conflicting one.
 struct BundleCollector<'a, B> {
