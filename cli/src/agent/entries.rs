@@ -1,0 +1,1 @@
+//! Registration entries: which callers get which SPIFFE IDs.

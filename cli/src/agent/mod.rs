@@ -1,0 +1,3 @@
+//! A local SPIFFE identity agent with in-memory certificate authorities.
+
+pub mod entries;
