@@ -245,6 +245,23 @@ mod jwt_issuer {
     }
 
     #[test]
+    fn writes_iss_only_when_configured() {
+        let id = SpiffeId::parse("spiffe://example.org/web").unwrap();
+        let expires = SystemTime::now() + Duration::from_secs(600);
+        let plain = issuer();
+        let token = plain.issue(&id, &["x"], expires).unwrap();
+        let svid =
+            JwtSvid::parse_and_validate(&token, &plain.bundle(), &["x"], UnixTime::now()).unwrap();
+        assert!(svid.claims().get("iss").is_none());
+        let with_iss = issuer().with_issuer("https://oidc.example.org");
+        assert_eq!(with_iss.issuer(), Some("https://oidc.example.org"));
+        let token = with_iss.issue(&id, &["x"], expires).unwrap();
+        let svid = JwtSvid::parse_and_validate(&token, &with_iss.bundle(), &["x"], UnixTime::now())
+            .unwrap();
+        assert_eq!(svid.claims()["iss"], "https://oidc.example.org");
+    }
+
+    #[test]
     fn refuses_foreign_ids_and_empty_audiences() {
         let issuer = issuer();
         let expires = SystemTime::now() + Duration::from_secs(600);

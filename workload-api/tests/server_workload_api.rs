@@ -1124,3 +1124,69 @@ async fn x509_bundles_stream_follows_federation_changes() {
     );
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn federates_with_limits_the_federated_bundles_a_caller_gets() {
+    let world = World::new("example.org");
+    let partner = DevCa::new(td("partner.test")).unwrap();
+    let other = DevCa::new(td("other.test")).unwrap();
+    world.provider.set_x509_bundle(partner.bundle());
+    world.provider.set_x509_bundle(other.bundle());
+    world
+        .provider
+        .set_jwt_bundle(JwtBundle::empty(td("other.test")));
+    // Federates with partner.test only: other.test's bundles are not served.
+    world.provider.set_entry(
+        my_entry("web", svid(&world.ca, "spiffe://example.org/web"))
+            .with_federates_with([td("partner.test")]),
+    );
+    let dir = ScratchDir::new();
+    let running = Running::start(world.server(), &dir.socket());
+    let mut client = connect(&dir.socket()).await;
+    let mut x509 = client
+        .fetch_x509svid(req(X509svidRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let msg = next(&mut x509).await.unwrap().unwrap();
+    let keys: Vec<&str> = msg.federated_bundles.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["spiffe://partner.test"]);
+    let mut bundles = client
+        .fetch_x509_bundles(req(X509BundlesRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let msg = next(&mut bundles).await.unwrap().unwrap();
+    let keys: Vec<&str> = msg.bundles.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["spiffe://example.org", "spiffe://partner.test"]);
+    let mut jwt = client
+        .fetch_jwt_bundles(req(JwtBundlesRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let msg = next(&mut jwt).await.unwrap().unwrap();
+    let keys: Vec<&str> = msg.bundles.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["spiffe://example.org"]);
+
+    // An empty list: no federated bundle at all, and the open stream gets
+    // the change.
+    world.provider.set_entry(
+        my_entry("web", svid(&world.ca, "spiffe://example.org/web"))
+            .with_federates_with(std::iter::empty()),
+    );
+    let msg = next(&mut x509).await.unwrap().unwrap();
+    assert!(
+        msg.federated_bundles.is_empty(),
+        "{:?}",
+        msg.federated_bundles.keys()
+    );
+    // A second matching entry without a list sees every trust domain.
+    world.provider.set_entry(my_entry(
+        "zz-all",
+        svid(&world.ca, "spiffe://example.org/all"),
+    ));
+    let msg = next(&mut x509).await.unwrap().unwrap();
+    let keys: Vec<&str> = msg.federated_bundles.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["spiffe://other.test", "spiffe://partner.test"]);
+    running.stop().await.unwrap();
+}

@@ -37,6 +37,7 @@ pub struct JwtIssuer {
     kid: String,
     bundle: JwtBundle,
     rng: SystemRandom,
+    issuer: Option<String>,
 }
 
 impl fmt::Debug for JwtIssuer {
@@ -83,7 +84,22 @@ impl JwtIssuer {
             kid,
             bundle,
             rng,
+            issuer: None,
         })
+    }
+
+    /// This issuer writing `iss` into every token (SPIRE's `jwt_issuer`,
+    /// for relying parties that match tokens to an OIDC issuer). Without
+    /// it, tokens carry no `iss` claim.
+    #[must_use]
+    pub fn with_issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuer = Some(iss.into()).filter(|i| !i.is_empty());
+        self
+    }
+
+    /// The `iss` claim written into tokens, if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// The trust domain this issuer mints for.
@@ -102,7 +118,8 @@ impl JwtIssuer {
     }
 
     /// A JWT-SVID for `id`, for `audience`, valid until `expires_at`
-    /// (claims `sub`, `aud`, `exp` and `iat`; header `alg` ES256, `kid` and
+    /// (claims `sub`, `aud`, `exp` and `iat`, and `iss` when
+    /// [set](JwtIssuer::with_issuer); header `alg` ES256, `kid` and
     /// `typ` JWT).
     ///
     /// # Errors
@@ -135,12 +152,15 @@ impl JwtIssuer {
         let exp = secs(expires_at)?;
         let iat = secs(SystemTime::now())?.min(exp);
         let header = serde_json::json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
-        let claims = serde_json::json!({
+        let mut claims = serde_json::json!({
             "sub": id.as_str(),
             "aud": audience,
             "exp": exp,
             "iat": iat,
         });
+        if let (Some(iss), Some(object)) = (&self.issuer, claims.as_object_mut()) {
+            object.insert("iss".to_owned(), iss.as_str().into());
+        }
         let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));

@@ -63,6 +63,8 @@ pub struct RegistrationEntry {
     selectors: BTreeSet<Selector>,
     svid: X509Svid,
     hint: Option<String>,
+    // `None`: every federated trust domain's bundles.
+    federates_with: Option<BTreeSet<TrustDomain>>,
 }
 
 impl RegistrationEntry {
@@ -80,7 +82,29 @@ impl RegistrationEntry {
             selectors: selectors.into_iter().collect(),
             svid,
             hint: None,
+            federates_with: None,
         }
+    }
+
+    /// This entry with the federated trust domains its callers get the
+    /// bundles of, as SPIRE's `federates_with`: a caller is served the own
+    /// trust domain's bundles, those of its SVIDs' trust domains, and those
+    /// of the trust domains its matching entries federate with. An empty
+    /// list means no federated bundle. Without this call an entry federates
+    /// with every trust domain the provider holds a bundle of.
+    #[must_use]
+    pub fn with_federates_with(
+        mut self,
+        trust_domains: impl IntoIterator<Item = TrustDomain>,
+    ) -> Self {
+        self.federates_with = Some(trust_domains.into_iter().collect());
+        self
+    }
+
+    /// The federated trust domains this entry's callers get the bundles
+    /// of; `None` for all of them.
+    pub fn federates_with(&self) -> Option<&BTreeSet<TrustDomain>> {
+        self.federates_with.as_ref()
     }
 
     /// This entry with a hint (an empty hint means none).
@@ -140,8 +164,12 @@ pub type JwtMinter = dyn Fn(&SpiffeId, &[String]) -> Result<String, ProviderErro
 /// - X.509 context: the matching entries' SVIDs, in entry-ID order; of two
 ///   entries with the same non-empty hint only the first is served (W-15);
 ///   entries whose trust domain has no X.509 bundle are left out. The
-///   bundles are all of the provider's, own and federated.
-/// - Bundles (X.509 and JWT): all of them to callers with an identity. To
+///   bundles are the own trust domain's, those of the served SVIDs' trust
+///   domains, and the federated ones the matching entries
+///   [federate with](RegistrationEntry::with_federates_with) (all of them
+///   when an entry has no such list).
+/// - Bundles (X.509 and JWT): the same trust domains to callers with an
+///   identity. To
 ///   other callers, `PermissionDenied`, or only the own trust domain's with
 ///   [`SelectorIdentityProvider::allow_unauthenticated_verifiers`] (W6).
 ///   The own trust domain is always present (an empty JWT bundle until one
@@ -468,12 +496,25 @@ impl SelectorIdentityProvider {
     ) {
         let svids = state.served_entries(key);
         let has_identity = !svids.is_empty();
+        let visible = Visible::of(&self.trust_domain, &svids);
+        let x509_bundles: X509Bundles = state
+            .x509_bundles
+            .iter()
+            .filter(|b| visible.shows(b.trust_domain()))
+            .cloned()
+            .collect();
+        let jwt_bundles: JwtBundles = state
+            .jwt_bundles
+            .iter()
+            .filter(|b| visible.shows(b.trust_domain()))
+            .cloned()
+            .collect();
         let x509 = if has_identity {
             let svids = svids
                 .into_iter()
                 .map(|e| HintedX509Svid::new(e.svid.clone(), e.hint.as_deref()))
                 .collect();
-            X509Context::new(svids, state.x509_bundles.clone())
+            X509Context::new(svids, x509_bundles.clone())
                 .map(Arc::new)
                 .map_err(|e| ProviderError::Unavailable {
                     reason: format!("inconsistent registration: {e}"),
@@ -483,8 +524,8 @@ impl SelectorIdentityProvider {
         };
         let (x509_bundles, jwt_bundles) = if has_identity {
             (
-                Ok(Arc::new(state.x509_bundles.clone())),
-                Ok(Arc::new(self.jwt_bundles_with_own(&state.jwt_bundles))),
+                Ok(Arc::new(x509_bundles)),
+                Ok(Arc::new(self.jwt_bundles_with_own(&jwt_bundles))),
             )
         } else if self.allow_unauthenticated_verifiers {
             let own_x509: X509Bundles = state
@@ -538,6 +579,35 @@ impl SelectorIdentityProvider {
             jwt_bundles: watch::Sender::new(jwt_bundles),
         });
         pick(watchers)
+    }
+}
+
+/// The trust domains whose bundles a caller is shown.
+enum Visible {
+    /// Every one (an entry without a `federates_with` list).
+    All,
+    /// These.
+    Only(BTreeSet<TrustDomain>),
+}
+
+impl Visible {
+    fn of(own: &TrustDomain, served: &[&RegistrationEntry]) -> Self {
+        let mut only = BTreeSet::from([own.clone()]);
+        for entry in served {
+            let Some(federates_with) = &entry.federates_with else {
+                return Visible::All;
+            };
+            only.insert(entry.spiffe_id().trust_domain());
+            only.extend(federates_with.iter().cloned());
+        }
+        Visible::Only(only)
+    }
+
+    fn shows(&self, trust_domain: &TrustDomain) -> bool {
+        match self {
+            Visible::All => true,
+            Visible::Only(only) => only.contains(trust_domain),
+        }
     }
 }
 
