@@ -90,6 +90,10 @@ pub(crate) enum CliError {
     /// Arguments that parse but do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// A long-running command (agent, demo, fetch) failed: the agent could
+    /// not start, a server or stream failed.
+    #[error("{0}")]
+    Runtime(String),
     /// The report could not be written.
     #[error("cannot write the output: {0}")]
     Output(String),

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agent_cmd;
 mod args;
 mod bundle;
 mod error;
@@ -69,6 +70,9 @@ enum Command {
     /// Convert trust bundles.
     #[command(subcommand)]
     Bundle(bundle::BundleCommand),
+    /// Run a local identity agent: in-memory CAs, the Workload API and SDS
+    /// on one Unix socket.
+    Agent(agent_cmd::AgentArgs),
 }
 
 fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -77,6 +81,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::X509(command) => x509::run(command, cli.output),
         Command::Jwt(command) => jwt::run(command, cli.output),
         Command::Bundle(command) => bundle::run(command, cli.output),
+        Command::Agent(args) => agent_cmd::run(args, cli.output),
     }
 }
 

@@ -288,6 +288,16 @@ impl Registrations<'_> {
         self.state.entries.get(id).map(|(e, _)| e)
     }
 
+    /// The X.509 bundle of a trust domain.
+    pub fn x509_bundle(&self, trust_domain: &TrustDomain) -> Option<&X509Bundle> {
+        self.state.x509_bundles.get(trust_domain)
+    }
+
+    /// The JWT bundle of a trust domain.
+    pub fn jwt_bundle(&self, trust_domain: &TrustDomain) -> Option<&JwtBundle> {
+        self.state.jwt_bundles.get(trust_domain)
+    }
+
     /// Adds or replaces the X.509 bundle of its trust domain (own or
     /// federated).
     pub fn set_x509_bundle(&mut self, bundle: X509Bundle) {

@@ -1,0 +1,96 @@
+//! The in-memory certificate authority of one trust domain: a root, an
+//! intermediate that signs the X509-SVIDs, and an ES256 JWT-SVID key.
+
+use std::time::{Duration, SystemTime};
+
+use rustls_pki_types::UnixTime;
+use spiffe_bundle::{JwtBundle, X509Bundle};
+use spiffe_id::{SpiffeId, TrustDomain};
+use spiffe_svid::X509Svid;
+use spiffe_svid::issuer::{CaSpec, DevCa, JwtIssuer, SvidSpec};
+
+use super::AgentError;
+
+/// How long the in-memory CAs are valid: longer than any SVID they sign
+/// ([`super::entries::MAX_TTL`] is 30 days) and than any agent runs.
+const CA_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// X509-SVIDs start this long before they are issued, so that a peer whose
+/// clock reads a second earlier still accepts them.
+pub(super) const BACKDATE: Duration = Duration::from_secs(5);
+
+pub(super) struct Authority {
+    root: DevCa,
+    signing: DevCa,
+    jwt: JwtIssuer,
+}
+
+impl Authority {
+    pub(super) fn new(
+        trust_domain: &TrustDomain,
+        jwt_issuer: Option<&str>,
+    ) -> Result<Self, AgentError> {
+        let failed = |e: &dyn std::fmt::Display| AgentError::Authority {
+            trust_domain: trust_domain.to_string(),
+            reason: e.to_string(),
+        };
+        let now = UnixTime::now().as_secs();
+        let spec = CaSpec::new().validity(
+            secs(now.saturating_sub(3600)),
+            secs(now.saturating_add(CA_LIFETIME.as_secs())),
+        );
+        let root = DevCa::root(trust_domain.clone(), &spec).map_err(|e| failed(&e))?;
+        let signing = root.intermediate(&spec).map_err(|e| failed(&e))?;
+        let mut jwt = JwtIssuer::new(trust_domain.clone()).map_err(|e| failed(&e))?;
+        if let Some(iss) = jwt_issuer {
+            jwt = jwt.with_issuer(iss);
+        }
+        Ok(Authority { root, signing, jwt })
+    }
+
+    /// The X.509 bundle: the root certificate.
+    pub(super) fn x509_bundle(&self) -> X509Bundle {
+        self.root.bundle()
+    }
+
+    /// The JWT bundle: the JWT-SVID key.
+    pub(super) fn jwt_bundle(&self) -> JwtBundle {
+        self.jwt.bundle()
+    }
+
+    /// An X509-SVID for `id` valid for `ttl` from now (backdated by
+    /// [`BACKDATE`]); its chain is the leaf and the intermediate.
+    pub(super) fn issue_x509(
+        &self,
+        id: &SpiffeId,
+        dns_names: &[String],
+        ttl: Duration,
+    ) -> Result<X509Svid, String> {
+        let now = UnixTime::now().as_secs();
+        let spec = SvidSpec::new(
+            id.clone(),
+            secs(now.saturating_sub(BACKDATE.as_secs())),
+            secs(now.saturating_add(ttl.as_secs())),
+        )
+        .dns_names(dns_names.iter().cloned());
+        let issued = self.signing.issue(&spec).map_err(|e| e.to_string())?;
+        issued.to_x509_svid().map_err(|e| e.to_string())
+    }
+
+    /// A JWT-SVID for `id` and `audience`, valid for `ttl`.
+    pub(super) fn issue_jwt(
+        &self,
+        id: &SpiffeId,
+        audience: &[String],
+        ttl: Duration,
+    ) -> Result<String, String> {
+        let audience: Vec<&str> = audience.iter().map(String::as_str).collect();
+        self.jwt
+            .issue(id, &audience, SystemTime::now() + ttl)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn secs(s: u64) -> UnixTime {
+    UnixTime::since_unix_epoch(Duration::from_secs(s))
+}
