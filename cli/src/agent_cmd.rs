@@ -135,10 +135,7 @@ impl Report for Started {
                 out.push_str(&format!(", hint {hint}"));
             }
             if !e.federates_with.is_empty() {
-                out.push_str(&format!(
-                    ", federates with {}",
-                    e.federates_with.join(", ")
-                ));
+                out.push_str(&format!(", federates with {}", e.federates_with.join(", ")));
             }
             out.push_str(")\n");
         }
@@ -359,5 +356,7 @@ pub(crate) fn print_now(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     // A closed standard output does not stop the agent.
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }

@@ -17,6 +17,7 @@
 mod agent_cmd;
 mod args;
 mod bundle;
+mod demo;
 mod error;
 mod id;
 mod input;
@@ -73,6 +74,10 @@ enum Command {
     /// Run a local identity agent: in-memory CAs, the Workload API and SDS
     /// on one Unix socket.
     Agent(agent_cmd::AgentArgs),
+    /// Run the project end to end: an agent with two federated trust
+    /// domains, two workloads over the Workload API and SDS, chain
+    /// verification, mTLS, rotation.
+    Demo(demo::DemoArgs),
 }
 
 fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -82,6 +87,7 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Jwt(command) => jwt::run(command, cli.output),
         Command::Bundle(command) => bundle::run(command, cli.output),
         Command::Agent(args) => agent_cmd::run(args, cli.output),
+        Command::Demo(args) => demo::run(args, cli.output),
     }
 }
 

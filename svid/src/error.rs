@@ -86,7 +86,7 @@ pub enum X509SvidError {
     // --- The bundle ---
     /// The bundle source has no X.509 bundle for the leaf's trust domain. No
     /// other trust domain's bundle is ever tried (rule W-12).
-    #[error("no X.509 bundle found for trust domain {trust_domain:?}")]
+    #[error("no X.509 bundle found for trust domain {trust_domain}")]
     NoBundle {
         /// The leaf's trust domain.
         trust_domain: TrustDomain,

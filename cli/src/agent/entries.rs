@@ -128,8 +128,16 @@ pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 ///
 /// Not a number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, EntriesError> {
-    let (n, mult) = if let Some(m) = s.strip_suffix('m') { (m, 60) } else if let Some(h) = s.strip_suffix('h') { (h, 3600) } else { (s.strip_suffix('s').unwrap_or(s), 1) };
-    n.parse::<u64>().map(|n| Duration::from_secs(n * mult)).map_err(|e| EntriesError::Invalid(e.to_string()))
+    let (n, mult) = if let Some(m) = s.strip_suffix('m') {
+        (m, 60)
+    } else if let Some(h) = s.strip_suffix('h') {
+        (h, 3600)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1)
+    };
+    n.parse::<u64>()
+        .map(|n| Duration::from_secs(n * mult))
+        .map_err(|e| EntriesError::Invalid(e.to_string()))
 }
 
 /// Placeholder loader.

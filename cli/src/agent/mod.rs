@@ -61,8 +61,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use self::authority::Authority;
-use self::provider::AgentProvider;
 pub use self::entries::{Entry, Selector};
+use self::provider::AgentProvider;
 
 /// The lifetime of X509-SVIDs whose entry gives none (SPIRE's default).
 pub const DEFAULT_SVID_TTL: Duration = Duration::from_secs(3600);
@@ -421,18 +421,18 @@ impl Shared {
             self.rotations.send_modify(|n| *n += 1);
         }
         let issued = self.lock();
-        issued
-            .values()
-            .map(|i| i.renew_at)
-            .fold(next, Instant::min)
+        issued.values().map(|i| i.renew_at).fold(next, Instant::min)
     }
 }
 
 /// The registration entry the selector provider serves for `entry`.
 fn registration(entry: &Entry, svid: &X509Svid) -> RegistrationEntry {
-    let mut registration =
-        RegistrationEntry::new(entry.entry_id(), entry.selectors().iter().copied(), svid.clone())
-            .with_federates_with(entry.federates_with().iter().cloned());
+    let mut registration = RegistrationEntry::new(
+        entry.entry_id(),
+        entry.selectors().iter().copied(),
+        svid.clone(),
+    )
+    .with_federates_with(entry.federates_with().iter().cloned());
     // The hint was checked against the same limit when the entry was made.
     if let Some(hint) = entry.hint() {
         match registration.clone().with_hint(hint) {
@@ -688,7 +688,9 @@ impl Drop for Agent {
     }
 }
 
-fn flatten(result: Result<Result<(), AgentError>, tokio::task::JoinError>) -> Result<(), AgentError> {
+fn flatten(
+    result: Result<Result<(), AgentError>, tokio::task::JoinError>,
+) -> Result<(), AgentError> {
     result.unwrap_or_else(|e| {
         Err(AgentError::Serve {
             reason: e.to_string(),
