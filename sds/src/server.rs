@@ -54,7 +54,7 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use spiffe_workload_api::server::{
-    Caller, IdentityProvider, ServeError, ShutdownSignal, WorkloadApiServer,
+    Caller, IdentityProvider, SHUTDOWN_GRACE, ServeError, ShutdownSignal, WorkloadApiServer,
 };
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
@@ -156,16 +156,13 @@ impl<P: IdentityProvider> SdsServer<P> {
     {
         let signal = ShutdownSignal::new();
         let stop = signal.clone();
-        tonic::transport::Server::builder()
+        let serving = tonic::transport::Server::builder()
             .add_service(self.service(&signal))
             .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.await;
                 stop.trigger();
-            })
-            .await
-            .map_err(|e| ServeError::Transport {
-                reason: e.to_string(),
-            })
+            });
+        drain_within_grace(serving, &signal).await
     }
 
     /// Serves the Workload API of `workload_api` and SDS on the same
@@ -195,17 +192,34 @@ impl<P: IdentityProvider> SdsServer<P> {
     {
         let signal = ShutdownSignal::new();
         let stop = signal.clone();
-        workload_api
+        let serving = workload_api
             .tonic_server()
             .add_service(workload_api.service(&signal))
             .add_service(self.service(&signal))
             .serve_with_incoming_shutdown(incoming, async move {
                 shutdown.await;
                 stop.trigger();
-            })
-            .await
-            .map_err(|e| ServeError::Transport {
-                reason: e.to_string(),
-            })
+            });
+        drain_within_grace(serving, &signal).await
+    }
+}
+
+/// Runs `serving` until it ends, or until [`SHUTDOWN_GRACE`] after
+/// `signal` fired: the graceful drain waits for every connection to close,
+/// and a client that keeps its connection open (or stops reading) would
+/// otherwise hold the server, and its socket file, for ever.
+async fn drain_within_grace(
+    serving: impl Future<Output = Result<(), tonic::transport::Error>>,
+    signal: &ShutdownSignal,
+) -> Result<(), ServeError> {
+    let deadline = async {
+        signal.triggered().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = serving => result.map_err(|e| ServeError::Transport {
+            reason: e.to_string(),
+        }),
+        () = deadline => Ok(()),
     }
 }

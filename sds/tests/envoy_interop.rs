@@ -354,7 +354,7 @@ async fn mtls(
     // to its delayed-close timeout (1 s) for the client to close first.
     // With TLS 1.3 a rejected client certificate shows up on this read.
     let mut raw = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = String::from_utf8_lossy(&raw).into_owned();
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
@@ -470,7 +470,7 @@ async fn envoy_takes_certificate_and_federated_trust_from_our_sds() {
     assert_eq!(envoy.stat("sds.default.update_rejected").await, Some(0));
     // /certs shows our SVID as the listener's certificate.
     let serial = serial_hex(server_svid.leaf());
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while !envoy_cert_serials(&envoy).await.contains(&serial) {
         assert!(
             Instant::now() < deadline,
@@ -575,7 +575,7 @@ async fn envoy_takes_certificate_and_federated_trust_from_our_sds() {
     assert_eq!(envoy.stat("sds.default.update_rejected").await, Some(1));
     // A good SVID after the bad one is taken again.
     let recovered = h.rotate(&pki);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (presented, _) = mtls(envoy.listener, &partner, trust_of(&pki))
             .await

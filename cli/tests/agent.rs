@@ -1,0 +1,442 @@
+//! `spiffe agent` as a user runs it: the real binary on a Unix socket,
+//! driven with the workspace's Workload API client; and `spiffe x509
+//! verify` against the certificates it issues. Also `spiffe demo`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, spiffe};
+use rustls_pki_types::UnixTime;
+use spiffe_svid::JwtSvid;
+use spiffe_svid::issuer::DevCa;
+use spiffe_workload_api::{EndpointAddress, WorkloadApiClient, X509Context};
+
+/// A `spiffe agent` child process, stopped (SIGKILL) if the test fails.
+struct AgentProcess {
+    child: Option<Child>,
+    socket: PathBuf,
+}
+
+impl AgentProcess {
+    /// Starts `spiffe agent --socket <dir>/agent.sock <args>` and waits
+    /// for the socket to appear.
+    fn start(dir: &Path, args: &[&str]) -> AgentProcess {
+        let socket = dir.join("agent.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_spiffe"))
+            .arg("agent")
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut agent = AgentProcess {
+            child: Some(child),
+            socket,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !agent.socket.exists() {
+            if let Some(status) = agent.child.as_mut().unwrap().try_wait().unwrap() {
+                let out = agent.child.take().unwrap().wait_with_output().unwrap();
+                panic!(
+                    "the agent exited with {status}:\n{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not bind its socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    fn address(&self) -> EndpointAddress {
+        EndpointAddress::parse(&format!("unix://{}", self.socket.display())).unwrap()
+    }
+
+    async fn client(&self) -> WorkloadApiClient {
+        WorkloadApiClient::connect(&self.address()).await.unwrap()
+    }
+
+    /// Sends SIGTERM and returns the exit code and the standard output.
+    fn terminate(mut self) -> (i32, String, String) {
+        let child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn leaf_lifetime(context: &X509Context) -> i64 {
+    let not_after = context.default_svid().expires_at().as_secs();
+    i64::try_from(not_after).unwrap() - i64::try_from(UnixTime::now().as_secs()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_default_entry_and_stops_cleanly_on_sigterm() {
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &[
+            "--trust-domain",
+            "example.org",
+            "--federate-with",
+            "other.org",
+            "-v",
+        ],
+    );
+    let client = agent.client().await;
+    let context = client.fetch_x509_context().await.unwrap();
+    assert_eq!(
+        context.default_svid().spiffe_id().as_str(),
+        "spiffe://example.org/ns/default/sa/default"
+    );
+    // Chain: leaf and the signing intermediate; both domains' bundles.
+    assert_eq!(context.default_svid().chain().len(), 2);
+    let domains: Vec<String> = context
+        .bundles()
+        .iter()
+        .map(|b| b.trust_domain().to_string())
+        .collect();
+    assert_eq!(domains, ["example.org", "other.org"]);
+    // The chain verifies against the agent's own bundle.
+    let verified = spiffe_svid::verify_x509_svid(
+        context.default_svid().chain(),
+        context.bundles(),
+        UnixTime::now(),
+    )
+    .unwrap();
+    assert_eq!(verified.spiffe_id(), context.default_svid().spiffe_id());
+    drop(client);
+
+    let socket = agent.socket.clone();
+    let (code, stdout, stderr) = agent.terminate();
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!socket.exists(), "the socket was not removed");
+    assert!(
+        stdout.contains("export SPIFFE_ENDPOINT_SOCKET=unix://"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("entry default: spiffe://example.org/ns/default/sa/default"));
+    // -v: one line per attested caller and per issuance.
+    assert!(stderr.contains("caller attested"), "{stderr}");
+    assert!(stderr.contains("agent stopped"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_quiet_by_default_and_prints_json_with_output_json() {
+    let scratch = Scratch::new();
+    let socket = scratch.path().join("agent.sock");
+    let child = Command::new(env!("CARGO_BIN_EXE_spiffe"))
+        .args([
+            "--output",
+            "json",
+            "agent",
+            "--trust-domain",
+            "example.org",
+            "--socket",
+        ])
+        .arg(&socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let agent = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        AgentProcess {
+            child: Some(child),
+            socket,
+        }
+    };
+    agent.client().await.fetch_x509_context().await.unwrap();
+    let (code, stdout, stderr) = agent.terminate();
+    assert_eq!(code, 0);
+    let banner: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(banner["trust_domain"], "example.org");
+    assert_eq!(
+        banner["entries"][0]["spiffe_id"],
+        "spiffe://example.org/ns/default/sa/default"
+    );
+    // No log lines without -v; only the closing note.
+    assert_eq!(
+        stderr.trim(),
+        "spiffe agent: stopped, socket removed",
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renews_svids_at_half_their_lifetime_and_pushes_them() {
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &["--trust-domain", "example.org", "--svid-ttl", "2s"],
+    );
+    let client = agent.client().await;
+    let mut stream = client.watch_x509_context().await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(
+        leaf_lifetime(&first) <= 2,
+        "lifetime {}",
+        leaf_lifetime(&first)
+    );
+    let started = Instant::now();
+    let second = stream.next().await.unwrap().unwrap();
+    let waited = started.elapsed();
+    assert_ne!(
+        first.default_svid().leaf(),
+        second.default_svid().leaf(),
+        "an update without a new SVID"
+    );
+    // Renewed at half of 2 s: well before the first one expired.
+    assert!(waited < Duration::from_millis(1900), "waited {waited:?}");
+    // And again: renewal goes on.
+    let third = stream.next().await.unwrap().unwrap();
+    assert_ne!(second.default_svid().leaf(), third.default_svid().leaf());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mints_jwt_svids_for_any_audience_with_the_configured_issuer() {
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &[
+            "--trust-domain",
+            "example.org",
+            "--jwt-issuer",
+            "https://oidc.example.org",
+            "--jwt-ttl",
+            "2m",
+        ],
+    );
+    let client = agent.client().await;
+    let svid = client
+        .fetch_jwt_svid(&["any-audience", "another"], None)
+        .await
+        .unwrap();
+    let bundles = client.fetch_jwt_bundles().await.unwrap();
+    let validated =
+        JwtSvid::parse_and_validate(svid.token(), &bundles, &["another"], UnixTime::now()).unwrap();
+    assert_eq!(
+        validated.spiffe_id().as_str(),
+        "spiffe://example.org/ns/default/sa/default"
+    );
+    assert_eq!(validated.claims()["iss"], "https://oidc.example.org");
+    let lifetime = validated
+        .expiry()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(lifetime <= Duration::from_secs(120) && lifetime > Duration::from_secs(100));
+    // The agent validates on the workload's behalf too.
+    let checked = client
+        .validate_jwt_svid(svid.token(), "any-audience")
+        .await
+        .unwrap();
+    assert_eq!(checked.spiffe_id(), validated.spiffe_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federates_with_a_bundle_file() {
+    let scratch = Scratch::new();
+    let partner = DevCa::new(common::td("partner.test")).unwrap();
+    let bundle = scratch.write("partner.pem", partner.certificate_pem());
+    let arg = format!("partner.test={bundle}");
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &["--trust-domain", "example.org", "--federate-with", &arg],
+    );
+    let client = agent.client().await;
+    let bundles = client.fetch_x509_bundles().await.unwrap();
+    let partner_bundle = bundles.get(&common::td("partner.test")).unwrap();
+    assert_eq!(partner_bundle.to_der(), partner.bundle().to_der());
+    // The default entry federates with it: the X.509 context has it too.
+    let context = client.fetch_x509_context().await.unwrap();
+    assert!(context.bundles().get(&common::td("partner.test")).is_some());
+}
+
+#[test]
+fn refuses_a_bad_configuration_with_exit_status_2() {
+    let scratch = Scratch::new();
+    let socket = scratch.path().join("agent.sock");
+    let socket = socket.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--federate-with", "example.org"],
+            "trust domain example.org is given twice",
+        ),
+        (&["--svid-ttl", "1s"], "lifetime 1 s is outside"),
+        (
+            &["--federate-with", "Bad_Domain"],
+            "--federate-with \"Bad_Domain\"",
+        ),
+        (
+            &[
+                "--federate-with",
+                "partner.test=https://bundle.partner.test/",
+            ],
+            "needs --bundle-endpoint-roots",
+        ),
+        (
+            &["--federate-with", "partner.test=/nonexistent/bundle.pem"],
+            "cannot read /nonexistent/bundle.pem",
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["agent", "--trust-domain", "example.org", "--socket", socket];
+        args.extend_from_slice(extra);
+        let run = spiffe(&args);
+        run.expect_code(2);
+        assert!(run.stderr.contains(message), "{extra:?}: {}", run.stderr);
+        assert!(!Path::new(socket).exists());
+    }
+    // A path that holds another kind of file is never replaced.
+    let file = scratch.write("not-a-socket", "data");
+    let run = spiffe([
+        "agent",
+        "--trust-domain",
+        "example.org",
+        "--socket",
+        file.as_str(),
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("not a socket"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x509_verify_accepts_what_the_agent_issued_and_rejects_broken_chains() {
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &[
+            "--trust-domain",
+            "example.org",
+            "--federate-with",
+            "other.org",
+        ],
+    );
+    let context = agent.client().await.fetch_x509_context().await.unwrap();
+    let svid = context.default_svid();
+    let pem = |ders: &[rustls_pki_types::CertificateDer<'_>]| {
+        ders.iter()
+            .map(|d| pem_block("CERTIFICATE", d.as_ref()))
+            .collect::<String>()
+    };
+    let chain = scratch.write("chain.pem", pem(svid.chain()));
+    let own = context.bundles().get(&common::td("example.org")).unwrap();
+    let other = context.bundles().get(&common::td("other.org")).unwrap();
+    let own_bundle = scratch.write("own.pem", own.to_pem());
+    let other_bundle = scratch.write("other.pem", other.to_pem());
+    let own_arg = format!("example.org={own_bundle}");
+    let other_arg = format!("other.org={other_bundle}");
+
+    // Valid: against its own domain's bundle, among federated ones.
+    let run = spiffe([
+        "x509", "verify", "--bundle", &own_arg, "--bundle", &other_arg, &chain,
+    ]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("spiffe://example.org/ns/default/sa/default")
+    );
+
+    // Only the other domain's bundle: no bundle for the leaf's domain.
+    let run = spiffe(["x509", "verify", "--bundle", &other_arg, &chain]);
+    run.expect_code(1);
+    assert!(
+        run.stdout
+            .contains("no X.509 bundle found for trust domain example.org"),
+        "{}",
+        run.stdout
+    );
+
+    // The other domain's roots presented as example.org's: no path.
+    let impostor = format!("example.org={other_bundle}");
+    spiffe(["x509", "verify", "--bundle", &impostor, &chain]).expect_code(1);
+
+    // The leaf without its intermediate: no path to the root.
+    let leaf_only = scratch.write("leaf.pem", pem(&svid.chain()[..1]));
+    spiffe(["x509", "verify", "--bundle", &own_arg, &leaf_only]).expect_code(1);
+
+    // A flipped bit in the leaf's signature.
+    let mut tampered = svid.chain()[0].to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    let mut tampered_chain = pem_block("CERTIFICATE", &tampered);
+    tampered_chain.push_str(&pem(&svid.chain()[1..]));
+    let tampered_path = scratch.write("tampered.pem", tampered_chain);
+    spiffe(["x509", "verify", "--bundle", &own_arg, &tampered_path]).expect_code(1);
+
+    // Past its lifetime.
+    spiffe([
+        "x509",
+        "verify",
+        "--bundle",
+        &own_arg,
+        "--at",
+        "2200-01-01T00:00:00Z",
+        &chain,
+    ])
+    .expect_code(1);
+}
+
+#[test]
+fn demo_runs_every_step_and_exits_0() {
+    let run = spiffe(["--output", "json", "demo", "--svid-ttl", "2s"]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["passed"], true);
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 8, "{report:#}");
+    assert!(steps.iter().all(|s| s["passed"] == true));
+    let text = spiffe(["demo", "--svid-ttl", "2s"]);
+    text.expect_code(0);
+    assert!(
+        text.stdout.contains("All 8 steps passed"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// One PEM block.
+fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
