@@ -226,9 +226,14 @@ async fn refuses_configurations_that_cannot_work() {
 async fn shutdown_is_bounded_when_a_client_keeps_its_connection_open() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let config = AgentConfig::new(td("example.org"))
-        .entry(entry("web", "spiffe://example.org/web", own_uid()));
-    let agent = Agent::start(config, dir.path().join("a.sock")).await.unwrap();
+    let config = AgentConfig::new(td("example.org")).entry(entry(
+        "web",
+        "spiffe://example.org/web",
+        own_uid(),
+    ));
+    let agent = Agent::start(config, dir.path().join("a.sock"))
+        .await
+        .unwrap();
     // An HTTP/2 client that opens the connection and then never reads nor
     // closes it: the graceful drain alone would wait for it for ever.
     let mut stuck = std::os::unix::net::UnixStream::connect(agent.socket_path()).unwrap();
@@ -244,4 +249,89 @@ async fn shutdown_is_bounded_when_a_client_keeps_its_connection_open() {
         .unwrap();
     assert!(!socket.exists());
     drop(stuck);
+}
+
+#[tokio::test]
+async fn follows_a_federated_bundle_endpoint() {
+    use spiffe_bundle::{BundleSet, JwtBundle, SpiffeBundle};
+    use spiffe_federation::{
+        BundleEndpoint, BundleServer, BundleSetEntry, EndpointProfile, EndpointUrl, ServerOptions,
+        ServerTls,
+    };
+    use spiffe_svid::issuer::{DevCa, SvidSpec};
+    use spiffe_svid::tls::RotatingSvid;
+
+    // partner.test serves its bundle (https_spiffe profile) on loopback.
+    let partner = td("partner.test");
+    let partner_ca = DevCa::new(partner.clone()).unwrap();
+    let set = std::sync::Arc::new(BundleSet::new());
+    let served = |sequence| {
+        SpiffeBundle::new(
+            partner_ca.bundle(),
+            JwtBundle::empty(partner.clone()),
+            Some(sequence),
+            Some(1),
+        )
+        .unwrap()
+    };
+    set.insert(served(1));
+    let endpoint_id = id("spiffe://partner.test/bundle-endpoint");
+    let now = rustls_pki_types::UnixTime::now().as_secs();
+    let t = |s| rustls_pki_types::UnixTime::since_unix_epoch(Duration::from_secs(s));
+    let endpoint_svid = partner_ca
+        .issue(&SvidSpec::new(
+            endpoint_id.clone(),
+            t(now - 60),
+            t(now + 3600),
+        ))
+        .unwrap()
+        .to_x509_svid()
+        .unwrap();
+    let server = BundleServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        ServerTls::https_spiffe(RotatingSvid::new(endpoint_svid)).unwrap(),
+        BundleSetEntry::new(std::sync::Arc::clone(&set), partner.clone()),
+        ServerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let url = EndpointUrl::parse(&format!(
+        "https://127.0.0.1:{}/",
+        server.local_addr().port()
+    ))
+    .unwrap();
+    let endpoint = BundleEndpoint::new(
+        partner.clone(),
+        url,
+        EndpointProfile::https_spiffe(endpoint_id, partner_ca.bundle()),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = AgentConfig::new(td("example.org"))
+        .federate_with(Federation::Endpoint(endpoint))
+        .entry(
+            entry("web", "spiffe://example.org/web", own_uid())
+                .with_federates_with([partner.clone()]),
+        );
+    let agent = Agent::start(config, dir.path().join("a.sock"))
+        .await
+        .unwrap();
+    let client = client(&agent).await;
+    let mut bundles = client.watch_x509_bundles().await.unwrap();
+    // The first fetch brings partner.test's bundle to the workload.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = tokio::time::timeout_at(deadline, bundles.next())
+            .await
+            .expect("partner.test's bundle never reached the workload")
+            .unwrap()
+            .unwrap();
+        if let Some(b) = next.get(&partner) {
+            assert_eq!(b.to_der(), partner_ca.bundle().to_der());
+            break;
+        }
+    }
+    drop(bundles);
+    agent.shutdown().await.unwrap();
+    server.shutdown().await;
 }
