@@ -299,13 +299,13 @@ impl Loader<'_> {
                 }
                 self.add(bundle.clone(), path, format)?;
             }
-            if let Some(td) = prefix_td {
-                if map.get(td.as_str()).is_none() {
-                    return Err(CliError::Usage(format!(
-                        "--bundle {td}={}: the bundle map has no trust domain {td}",
-                        path.display()
-                    )));
-                }
+            if let Some(td) = prefix_td
+                && map.get(td.as_str()).is_none()
+            {
+                return Err(CliError::Usage(format!(
+                    "--bundle {td}={}: the bundle map has no trust domain {td}",
+                    path.display()
+                )));
             }
             return Ok(());
         }
