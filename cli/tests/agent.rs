@@ -440,3 +440,115 @@ fn pem_block(label: &str, der: &[u8]) -> String {
     out.push_str(&format!("-----END {label}-----\n"));
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_entries_of_an_entries_file_to_the_callers_they_select() {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let scratch = Scratch::new();
+    let entries = scratch.write(
+        "entries.toml",
+        format!(
+            r#"
+[[entry]]
+spiffe_id = "spiffe://{{{{ .TrustDomain }}}}/ns/{{{{ .Namespace }}}}/sa/{{{{ .ServiceAccount }}}}"
+namespace = "prod"
+service_account = "web"
+selectors = ["unix:uid:{uid}"]
+dns_names = ["web.prod.svc"]
+hint = "web"
+federates_with = ["other.org"]
+
+[[entry]]
+spiffe_id = "spiffe://example.org/not-for-this-caller"
+selectors = ["unix:uid:{other}"]
+
+[[entry]]
+spiffe_id = "spiffe://other.org/ns/prod/sa/web"
+selectors = ["unix:uid:{uid}", "unix:user:root"]
+ttl = "10m"
+"#,
+            other = uid.wrapping_add(1)
+        ),
+    );
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &[
+            "--trust-domain",
+            "example.org",
+            "--federate-with",
+            "other.org",
+            "--entries",
+            &entries,
+        ],
+    );
+    let context = agent.client().await.fetch_x509_context().await.unwrap();
+    let ids: Vec<(&str, Option<&str>)> = context
+        .svids()
+        .iter()
+        .map(|s| (s.svid().spiffe_id().as_str(), s.hint()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("spiffe://example.org/ns/prod/sa/web", Some("web")),
+            ("spiffe://other.org/ns/prod/sa/web", None)
+        ]
+    );
+    let other = &context.svids()[1];
+    let lifetime = other.svid().expires_at().as_secs() - UnixTime::now().as_secs();
+    assert!((590..=600).contains(&lifetime), "{lifetime}");
+    // The DNS name is in the leaf.
+    let leaf = context.default_svid().leaf().as_ref().to_vec();
+    assert!(leaf.windows(12).any(|w| w == b"web.prod.svc"));
+}
+
+#[test]
+fn an_invalid_entries_file_is_refused_with_its_position() {
+    let scratch = Scratch::new();
+    let entries = scratch.write(
+        "entries.json",
+        r#"{"entry": [
+            {"spiffe_id": "spiffe://example.org/a", "selectors": ["unix:uid:1"]},
+            {"spiffe_id": "spiffe://example.org/b", "selectors": ["unix:uid:x"]}
+        ]}"#,
+    );
+    let socket = scratch.path().join("agent.sock");
+    let run = spiffe([
+        "agent",
+        "--trust-domain",
+        "example.org",
+        "--socket",
+        socket.to_str().unwrap(),
+        "--entries",
+        &entries,
+    ]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("entry 2 (entry-0002): selectors: \"unix:uid:x\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!socket.exists());
+    // An entry in a trust domain the agent has no CA for.
+    let entries = scratch.write(
+        "foreign.toml",
+        "[[entry]]\nspiffe_id = \"spiffe://elsewhere.org/a\"\nselectors = [\"unix:uid:1\"]\n",
+    );
+    let run = spiffe([
+        "agent",
+        "--trust-domain",
+        "example.org",
+        "--socket",
+        socket.to_str().unwrap(),
+        "--entries",
+        &entries,
+    ]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("no CA for trust domain elsewhere.org"),
+        "{}",
+        run.stderr
+    );
+}
