@@ -19,11 +19,13 @@ mod args;
 mod bundle;
 mod demo;
 mod error;
+mod fetch;
 mod id;
 mod input;
 mod jwt;
 mod output;
 mod rfc3339;
+mod sds;
 mod trust_bundles;
 mod x509;
 
@@ -74,6 +76,12 @@ enum Command {
     /// Run a local identity agent: in-memory CAs, the Workload API and SDS
     /// on one Unix socket.
     Agent(agent_cmd::AgentArgs),
+    /// Fetch SVIDs and bundles from a Workload API.
+    #[command(subcommand)]
+    Fetch(fetch::FetchCommand),
+    /// Fetch secrets from an SDS server as an Envoy would.
+    #[command(subcommand)]
+    Sds(sds::SdsCommand),
     /// Run the project end to end: an agent with two federated trust
     /// domains, two workloads over the Workload API and SDS, chain
     /// verification, mTLS, rotation.
@@ -88,6 +96,8 @@ fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Bundle(command) => bundle::run(command, cli.output),
         Command::Agent(args) => agent_cmd::run(args, cli.output),
         Command::Demo(args) => demo::run(args, cli.output),
+        Command::Fetch(command) => fetch::run(command, cli.output),
+        Command::Sds(command) => sds::run(command, cli.output),
     }
 }
 

@@ -552,3 +552,316 @@ fn an_invalid_entries_file_is_refused_with_its_position() {
         run.stderr
     );
 }
+
+/// Runs `spiffe` with `args` against the agent's socket.
+fn fetch(agent: &AgentProcess, args: &[&str]) -> common::Run {
+    let mut all: Vec<&str> = args.to_vec();
+    let socket = agent.socket.to_str().unwrap().to_owned();
+    all.push("--socket");
+    all.push(&socket);
+    spiffe(&all)
+}
+
+#[test]
+fn fetch_x509_writes_files_that_x509_verify_accepts() {
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &[
+            "--trust-domain",
+            "example.org",
+            "--federate-with",
+            "other.org",
+        ],
+    );
+    let text = fetch(&agent, &["fetch", "x509"]);
+    text.expect_code(0);
+    assert!(
+        text.stdout
+            .contains("SVID 0 (default): spiffe://example.org/ns/default/sa/default")
+    );
+    assert!(text.stdout.contains("X.509 bundle other.org: 1 authority"));
+
+    let out = scratch.dir("out");
+    let out_str = out.to_str().unwrap();
+    let json = fetch(
+        &agent,
+        &["--output", "json", "fetch", "x509", "--write", out_str],
+    );
+    json.expect_code(0);
+    let report = json.json();
+    assert_eq!(report["svids"][0]["default"], true);
+    assert_eq!(report["written"].as_array().unwrap().len(), 4);
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(out.join("svid.0.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    // The written chain verifies with the written bundle.
+    let chain = out.join("svid.0.pem");
+    let bundle = format!("example.org={}", out.join("bundle.0.pem").display());
+    let federated = format!(
+        "other.org={}",
+        out.join("federated_bundle.0.0.pem").display()
+    );
+    spiffe([
+        "x509",
+        "verify",
+        "--bundle",
+        &bundle,
+        "--bundle",
+        &federated,
+        chain.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    // The key file holds the leaf's key: `x509 inspect` checks a chain
+    // file with its key appended.
+    let mut with_key = std::fs::read_to_string(&chain).unwrap();
+    with_key.push_str(&std::fs::read_to_string(out.join("svid.0.key")).unwrap());
+    let with_key = scratch.write("with-key.pem", with_key);
+    let inspect = spiffe(["--output", "json", "x509", "inspect", &with_key]);
+    inspect.expect_code(0);
+    assert_eq!(inspect.json()["private_key"]["format"], "PKCS#8");
+    assert_eq!(inspect.json()["private_key"]["matches_leaf"], true);
+    // Against the federated domain's bundle only: refused.
+    spiffe([
+        "x509",
+        "verify",
+        "--bundle",
+        &federated,
+        chain.to_str().unwrap(),
+    ])
+    .expect_code(1);
+}
+
+#[test]
+fn fetch_jwt_and_bundles() {
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(scratch.path(), &["--trust-domain", "example.org"]);
+    let run = fetch(
+        &agent,
+        &["--output", "json", "fetch", "jwt", "--audience", "api"],
+    );
+    run.expect_code(0);
+    let report = run.json();
+    let token = report["svids"][0]["token"].as_str().unwrap().to_owned();
+    assert_eq!(report["svids"][0]["audience"][0], "api");
+    assert_eq!(report["bundles"][0]["jwt_authorities"], 1);
+    // The token verifies with the bundle `fetch bundles` reports... and
+    // with `spiffe jwt verify` against the JWT bundle the agent serves.
+    let bundles = fetch(&agent, &["--output", "json", "fetch", "bundles"]);
+    bundles.expect_code(0);
+    assert_eq!(bundles.json()["jwt"][0]["trust_domain"], "example.org");
+    assert_eq!(bundles.json()["x509"][0]["x509_authorities"], 1);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let jwks = runtime.block_on(async {
+        let client = agent.client().await;
+        let bundles = client.fetch_jwt_bundles().await.unwrap();
+        bundles.get(&common::td("example.org")).unwrap().to_jwks()
+    });
+    let jwks_path = scratch.write("example.org.jwks", jwks);
+    let bundle_arg = format!("example.org={jwks_path}");
+    spiffe([
+        "jwt",
+        "verify",
+        "--bundle",
+        &bundle_arg,
+        "--audience",
+        "api",
+        &token,
+    ])
+    .expect_code(0);
+    spiffe([
+        "jwt",
+        "verify",
+        "--bundle",
+        &bundle_arg,
+        "--audience",
+        "other",
+        &token,
+    ])
+    .expect_code(1);
+}
+
+#[test]
+fn fetch_exit_statuses() {
+    let scratch = Scratch::new();
+    // An agent whose only entry is for another uid: PermissionDenied.
+    use std::os::unix::fs::MetadataExt;
+    let other = std::fs::metadata("/proc/self")
+        .unwrap()
+        .uid()
+        .wrapping_add(1);
+    let entries = scratch.write(
+        "entries.toml",
+        format!("[[entry]]\nspiffe_id = \"spiffe://example.org/x\"\nselectors = [\"unix:uid:{other}\"]\n"),
+    );
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &["--trust-domain", "example.org", "--entries", &entries],
+    );
+    for args in [
+        &["--output", "json", "fetch", "x509"][..],
+        &["--output", "json", "fetch", "jwt", "--audience", "a"],
+        &["--output", "json", "fetch", "bundles"],
+    ] {
+        let run = fetch(&agent, args);
+        run.expect_code(1);
+        assert_eq!(run.json()["grpc_code"], "PermissionDenied", "{args:?}");
+    }
+    // No server there: exit 2, said plainly.
+    let missing = scratch.path().join("missing.sock");
+    let run = spiffe(["fetch", "x509", "--socket", missing.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("cannot connect to the Workload API"),
+        "{}",
+        run.stderr
+    );
+    // No address at all.
+    let out = Command::new(env!("CARGO_BIN_EXE_spiffe"))
+        .args(["fetch", "x509"])
+        .env_remove("SPIFFE_ENDPOINT_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SPIFFE_ENDPOINT_SOCKET"));
+    // SPIFFE_ENDPOINT_SOCKET is used when --socket is absent.
+    let out = Command::new(env!("CARGO_BIN_EXE_spiffe"))
+        .args(["fetch", "bundles"])
+        .env(
+            "SPIFFE_ENDPOINT_SOCKET",
+            format!("unix://{}", agent.socket.display()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "reached the agent, which refused"
+    );
+}
+
+#[test]
+fn fetch_x509_watch_prints_every_rotation() {
+    use std::io::{BufRead, BufReader};
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &["--trust-domain", "example.org", "--svid-ttl", "2s"],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spiffe"))
+        .args(["--output", "json", "fetch", "x509", "--watch", "--socket"])
+        .arg(&agent.socket)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let second: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let not_after = |v: &serde_json::Value| v["svids"][0]["not_after"].as_str().unwrap().to_owned();
+    assert_ne!(not_after(&first)[..20], not_after(&second)[..20]);
+    // SIGTERM ends the watch with status 0.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn sds_fetch_prints_what_envoy_would_receive() {
+    let scratch = Scratch::new();
+    let agent = AgentProcess::start(
+        scratch.path(),
+        &[
+            "--trust-domain",
+            "example.org",
+            "--federate-with",
+            "other.org",
+        ],
+    );
+    let run = fetch(
+        &agent,
+        &[
+            "--output",
+            "json",
+            "sds",
+            "fetch",
+            "default",
+            "ROOTCA",
+            "spiffe://other.org",
+        ],
+    );
+    run.expect_code(0);
+    let dump = run.json();
+    let secrets = dump["dynamic_active_secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 3);
+    let default = &secrets[0]["secret"];
+    assert_eq!(
+        default["@type"],
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+    );
+    // Redacted as Envoy's config dump does: base64 of "[redacted]".
+    assert_eq!(
+        default["tls_certificate"]["private_key"]["inline_bytes"],
+        "W3JlZGFjdGVkXQ=="
+    );
+    use base64::Engine;
+    let chain = base64::engine::general_purpose::STANDARD
+        .decode(
+            default["tls_certificate"]["certificate_chain"]["inline_bytes"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(
+        String::from_utf8(chain)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let validator = &secrets[2]["secret"]["validation_context"]["custom_validator_config"];
+    assert_eq!(validator["name"], "envoy.tls.cert_validator.spiffe");
+    assert_eq!(
+        validator["typed_config"]["trust_domains"][0]["name"],
+        "other.org"
+    );
+    assert!(!secrets[0]["version_info"].as_str().unwrap().is_empty());
+
+    let text = fetch(&agent, &["sds", "fetch", "default"]);
+    text.expect_code(0);
+    assert!(
+        text.stdout
+            .contains("certificate spiffe://example.org/ns/default/sa/default"),
+        "{}",
+        text.stdout
+    );
+    // A name the agent does not serve: exit 1, listed as missing.
+    let run = fetch(
+        &agent,
+        &[
+            "--output",
+            "json",
+            "sds",
+            "fetch",
+            "default",
+            "spiffe://example.org/nobody",
+            "--timeout",
+            "2s",
+        ],
+    );
+    run.expect_code(1);
+    let missing = run.json()["missing"].clone();
+    assert!(
+        missing
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "spiffe://example.org/nobody"),
+        "{missing}"
+    );
+    // The server refused the request as a whole, as SPIRE does; said on stderr.
+    assert!(run.stderr.contains("not authorized"), "{}", run.stderr);
+}

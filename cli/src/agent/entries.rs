@@ -641,13 +641,13 @@ fn entry(
             format!("{expanded:?}: {e} (rule {})", e.rule()),
         )
     })?;
-    if let Some(td) = &entry_td {
-        if &spiffe_id.trust_domain() != td {
-            return Err(invalid(
-                "spiffe_id",
-                format!("{spiffe_id} is not in trust domain {td} (the entry's trust_domain)"),
-            ));
-        }
+    if let Some(td) = &entry_td
+        && &spiffe_id.trust_domain() != td
+    {
+        return Err(invalid(
+            "spiffe_id",
+            format!("{spiffe_id} is not in trust domain {td} (the entry's trust_domain)"),
+        ));
     }
     let selectors = raw
         .selectors
