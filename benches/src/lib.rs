@@ -6,3 +6,8 @@
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
+
+/// The examples of `docs/agent.md`, compiled by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/agent.md")]
+struct AgentGuideExamples;
