@@ -75,15 +75,13 @@ impl Drop for Guard {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if std::thread::panicking() {
-            if let Some(log) = &self.log {
-                if let Ok(file) = std::fs::File::open(log) {
-                    let lines: Vec<String> =
-                        BufReader::new(file).lines().map_while(Result::ok).collect();
-                    for line in &lines[lines.len().saturating_sub(150)..] {
-                        eprintln!("envoy: {line}");
-                    }
-                }
+        if std::thread::panicking()
+            && let Some(log) = &self.log
+            && let Ok(file) = std::fs::File::open(log)
+        {
+            let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+            for line in &lines[lines.len().saturating_sub(150)..] {
+                eprintln!("envoy: {line}");
             }
         }
     }
