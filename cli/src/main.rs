@@ -1,16 +1,18 @@
 //! `spiffe`: the command-line tool of the workspace.
 //!
-//! Everyday offline work with SPIFFE identities: parse IDs (`id parse`),
-//! inspect and verify X509-SVIDs (`x509 inspect|verify`), inspect and verify
-//! JWT-SVIDs (`jwt inspect|verify`) and convert trust bundles between PEM and
-//! the SPIFFE bundle JSON (`bundle convert`). Every command writes readable
-//! text, or one JSON document with `--output json`, and exits with 0
-//! (valid), 1 (checked and invalid) or 2 (usage or input error). The
-//! commands, flags and JSON shapes are documented in `docs/cli.md`.
+//! Everyday work with SPIFFE identities. Offline: parse IDs (`id parse`),
+//! inspect and verify X509-SVIDs (`x509 inspect|verify`) and JWT-SVIDs
+//! (`jwt inspect|verify`), convert trust bundles (`bundle convert`). Online:
+//! a local identity agent (`agent`, the library `spiffe_cli::agent`), what a
+//! workload gets from a Workload API (`fetch x509|jwt|bundles`) and what an
+//! Envoy gets over SDS (`sds fetch`), and the whole project end to end
+//! (`demo`). Every command writes readable text, or JSON with `--output
+//! json`, and exits with 0 (valid), 1 (checked and invalid, or refused) or
+//! 2 (usage or input error). The commands, flags and JSON shapes are
+//! documented in `docs/cli.md` and `docs/agent.md`.
 //!
 //! Layout: one module per command group, each with a clap `Subcommand` enum
-//! and a `run` function returning an [`output::Outcome`]; commands that talk
-//! to a Workload API or serve one are further variants of [`Command`].
+//! or `Args` struct and a `run` function returning an [`output::Outcome`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -37,8 +39,10 @@ use clap::{Parser, Subcommand};
 use crate::error::CliError;
 use crate::output::{EXIT_STATUS_HELP, Outcome, OutputFormat};
 
-/// SPIFFE identities on the command line: parse IDs, inspect and verify
-/// X509-SVIDs and JWT-SVIDs against federated trust bundles, convert bundles.
+/// SPIFFE identities on the command line: a local identity agent, fetch
+/// SVIDs over the Workload API and SDS, parse IDs, inspect and verify
+/// X509-SVIDs and JWT-SVIDs against federated trust bundles, convert
+/// bundles, and a demo of it all (`spiffe demo`).
 #[derive(Debug, Parser)]
 #[command(
     name = "spiffe",
@@ -57,8 +61,7 @@ struct Cli {
     command: Command,
 }
 
-/// The command groups. Later groups (`agent`, `fetch`, `sds`, `demo`) are
-/// added as further variants with their own modules.
+/// The command groups.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse and validate SPIFFE IDs.
