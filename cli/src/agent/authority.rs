@@ -23,6 +23,8 @@ pub(super) struct Authority {
     root: DevCa,
     signing: DevCa,
     jwt: JwtIssuer,
+    /// The CAs' `notAfter`: no SVID outlives it.
+    ca_not_after: u64,
 }
 
 impl Authority {
@@ -35,17 +37,20 @@ impl Authority {
             reason: e.to_string(),
         };
         let now = UnixTime::now().as_secs();
-        let spec = CaSpec::new().validity(
-            secs(now.saturating_sub(3600)),
-            secs(now.saturating_add(CA_LIFETIME.as_secs())),
-        );
+        let ca_not_after = now.saturating_add(CA_LIFETIME.as_secs());
+        let spec = CaSpec::new().validity(secs(now.saturating_sub(3600)), secs(ca_not_after));
         let root = DevCa::root(trust_domain.clone(), &spec).map_err(|e| failed(&e))?;
         let signing = root.intermediate(&spec).map_err(|e| failed(&e))?;
         let mut jwt = JwtIssuer::new(trust_domain.clone()).map_err(|e| failed(&e))?;
         if let Some(iss) = jwt_issuer {
             jwt = jwt.with_issuer(iss);
         }
-        Ok(Authority { root, signing, jwt })
+        Ok(Authority {
+            root,
+            signing,
+            jwt,
+            ca_not_after,
+        })
     }
 
     /// The X.509 bundle: the root certificate.
@@ -59,7 +64,8 @@ impl Authority {
     }
 
     /// An X509-SVID for `id` valid for `ttl` from now (backdated by
-    /// [`BACKDATE`]); its chain is the leaf and the intermediate.
+    /// [`BACKDATE`], and never past the CAs' own expiry); its chain is the
+    /// leaf and the intermediate.
     pub(super) fn issue_x509(
         &self,
         id: &SpiffeId,
@@ -70,7 +76,7 @@ impl Authority {
         let spec = SvidSpec::new(
             id.clone(),
             secs(now.saturating_sub(BACKDATE.as_secs())),
-            secs(now.saturating_add(ttl.as_secs())),
+            secs(now.saturating_add(ttl.as_secs()).min(self.ca_not_after)),
         )
         .dns_names(dns_names.iter().cloned());
         let issued = self.signing.issue(&spec).map_err(|e| e.to_string())?;

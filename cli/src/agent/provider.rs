@@ -35,6 +35,10 @@ fn log_refusal(caller: &Caller, rpc: &str, e: &ProviderError) {
             rpc,
             "caller denied: no registration entry matches"
         ),
+        // A token that does not validate is the caller's business.
+        ProviderError::InvalidRequest { reason } => {
+            tracing::info!(caller = %who(caller), rpc, reason, "request refused");
+        }
         other => tracing::warn!(caller = %who(caller), rpc, error = %other, "request failed"),
     }
 }
