@@ -18,6 +18,7 @@ use spiffe_workload_api::{
 use crate::agent_cmd::{print_now, stop_signal};
 use crate::error::CliError;
 use crate::output::{Outcome, OutputFormat, Report, Status};
+use crate::pem;
 use crate::rfc3339::Timestamp;
 
 /// The `--help` text on exit statuses of the fetch commands.
@@ -299,18 +300,6 @@ fn x509_report(context: &X509Context) -> X509Report {
     }
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
 /// Writes `data` to `path` (replacing it), created with `mode`.
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), CliError> {
     let io = |e: std::io::Error| CliError::Runtime(format!("cannot write {}: {e}", path.display()));
@@ -347,13 +336,9 @@ fn write_context(dir: &Path, context: &X509Context) -> Result<Vec<String>, CliEr
     };
     for (n, hinted) in context.svids().iter().enumerate() {
         let svid = hinted.svid();
-        let chain: String = svid
-            .chain()
-            .iter()
-            .map(|c| pem("CERTIFICATE", c.as_ref()))
-            .collect();
+        let chain = pem::certificates(svid.chain());
         put(format!("svid.{n}.pem"), chain.as_bytes(), 0o644)?;
-        let key = pem("PRIVATE KEY", svid.private_key().secret_der());
+        let key = pem::encode("PRIVATE KEY", svid.private_key().secret_der());
         put(format!("svid.{n}.key"), key.as_bytes(), 0o600)?;
         let own_td = svid.spiffe_id().trust_domain();
         if let Some(bundle) = context.bundles().get(&own_td) {

@@ -26,6 +26,7 @@ mod id;
 mod input;
 mod jwt;
 mod output;
+mod pem;
 mod rfc3339;
 mod sds;
 mod trust_bundles;

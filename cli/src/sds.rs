@@ -7,13 +7,14 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::UnixTime;
 use serde::Serialize;
 use serde_json::{Value, json};
 use spiffe_sds::client::{ClientConfig, ClientState, ReceivedSecret, SdsClient};
 
 use crate::error::CliError;
 use crate::output::{Outcome, OutputFormat, Report, Status};
+use crate::pem;
 use crate::rfc3339::Timestamp;
 
 /// The `--help` text on exit statuses of `spiffe sds fetch`.
@@ -59,22 +60,6 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     spiffe_cli::agent::entries::parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn pem_chain(certs: &[CertificateDer<'_>]) -> String {
-    certs
-        .iter()
-        .map(|c| {
-            let b64 = STANDARD.encode(c.as_ref());
-            let mut out = "-----BEGIN CERTIFICATE-----\n".to_owned();
-            for line in b64.as_bytes().chunks(64) {
-                out.push_str(&String::from_utf8_lossy(line));
-                out.push('\n');
-            }
-            out.push_str("-----END CERTIFICATE-----\n");
-            out
-        })
-        .collect()
-}
-
 fn inline(text: &str) -> Value {
     json!({ "inline_bytes": STANDARD.encode(text) })
 }
@@ -90,7 +75,7 @@ fn secret_json(name: &str, secret: &ReceivedSecret) -> Value {
         ReceivedSecret::Certificate(svid) => (
             "tls_certificate",
             json!({
-                "certificate_chain": inline(&pem_chain(svid.chain())),
+                "certificate_chain": inline(&pem::certificates(svid.chain())),
                 "private_key": inline(REDACTED),
             }),
         ),
@@ -111,7 +96,7 @@ fn secret_json(name: &str, secret: &ReceivedSecret) -> Value {
         ),
         ReceivedSecret::TrustedCa(certs) => (
             "validation_context",
-            json!({ "trusted_ca": inline(&pem_chain(certs)) }),
+            json!({ "trusted_ca": inline(&pem::certificates(certs)) }),
         ),
         _ => ("unknown", Value::Null),
     };
