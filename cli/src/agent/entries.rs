@@ -88,8 +88,9 @@ pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The largest entries file read.
 pub const MAX_ENTRIES_FILE_BYTES: usize = 1 << 20;
 
-/// The most entries in one file.
-pub const MAX_ENTRIES: usize = 10_000;
+/// The most entries in one file: 9,999, so that the default IDs
+/// `entry-0001` to `entry-9999` sort in file order.
+pub const MAX_ENTRIES: usize = 9_999;
 
 /// The longest entry ID.
 const MAX_ENTRY_ID_LEN: usize = 255;

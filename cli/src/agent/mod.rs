@@ -382,23 +382,23 @@ impl Shared {
     /// them in one update, and returns when the next one is due.
     fn renew(&self, all: bool) -> Instant {
         let now = Instant::now();
-        let mut renewed = Vec::new();
         let mut next = now + RETRY_ISSUE.max(self.config.svid_ttl);
-        {
-            let issued = self.lock();
-            for entry in &self.config.entries {
-                let due = issued
-                    .get(entry.entry_id())
-                    .is_none_or(|i| all || i.renew_at <= now);
-                if !due {
-                    continue;
-                }
-                match self.issue(entry) {
-                    Ok(new) => renewed.push((entry, new)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "SVID renewal failed; retrying");
-                        next = next.min(now + RETRY_ISSUE);
-                    }
+        // One lock over issuing, publishing and recording: `Agent::svid`
+        // never lags behind what the streams were sent.
+        let mut issued = self.lock();
+        let mut renewed = Vec::new();
+        for entry in &self.config.entries {
+            let due = issued
+                .get(entry.entry_id())
+                .is_none_or(|i| all || i.renew_at <= now);
+            if !due {
+                continue;
+            }
+            match self.issue(entry) {
+                Ok(new) => renewed.push((entry, new)),
+                Err(e) => {
+                    tracing::error!(error = %e, "SVID renewal failed; retrying");
+                    next = next.min(now + RETRY_ISSUE);
                 }
             }
         }
@@ -408,7 +408,6 @@ impl Shared {
                     r.set_entry(registration(entry, &new.svid));
                 }
             });
-            let mut issued = self.lock();
             for (entry, new) in renewed {
                 tracing::info!(
                     entry = entry.entry_id(),
@@ -420,7 +419,6 @@ impl Shared {
             }
             self.rotations.send_modify(|n| *n += 1);
         }
-        let issued = self.lock();
         issued.values().map(|i| i.renew_at).fold(next, Instant::min)
     }
 }
