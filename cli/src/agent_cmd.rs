@@ -66,7 +66,7 @@ pub(crate) struct AgentArgs {
 
     /// The `iss` claim of JWT-SVIDs (for relying parties that match an OIDC
     /// issuer); none by default.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_issuer)]
     jwt_issuer: Option<String>,
 
     /// Give the own trust domain's bundles to callers that match no entry
@@ -78,6 +78,13 @@ pub(crate) struct AgentArgs {
     /// rotation pushed; `-vv` protocol detail. Logs go to standard error.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+fn parse_issuer(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(char::is_whitespace) {
+        return Err("the issuer must be a non-empty URL without spaces".to_owned());
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_ttl(s: &str) -> Result<Duration, String> {
@@ -303,18 +310,25 @@ pub(crate) fn init_logging(verbose: u8) {
         .try_init();
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called (inside a Tokio runtime), not when the future is first polled, so
+/// a signal that arrives in between is not lost to the default action.
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn recv(signal: Option<Signal>) {
+        match signal {
+            Some(mut s) => {
+                s.recv().await;
             }
+            None => std::future::pending().await,
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+    }
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            () = recv(term) => {}
+            () = recv(int) => {}
         }
     }
 }
@@ -332,6 +346,9 @@ pub(crate) fn run(args: AgentArgs, format: OutputFormat) -> Result<Outcome, CliE
         .build()
         .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // Before the socket exists: a SIGTERM right after it appears must
+        // still remove it.
+        let stop = stop_signal();
         let agent = Agent::start(config, &args.socket)
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
@@ -340,7 +357,7 @@ pub(crate) fn run(args: AgentArgs, format: OutputFormat) -> Result<Outcome, CliE
         let banner = Outcome::new(Status::Ok, format, &started(&agent))?;
         print_now(&banner.stdout);
         agent
-            .serve_until(stop_signal())
+            .serve_until(stop)
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
         Ok(Outcome {

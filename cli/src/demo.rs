@@ -60,8 +60,18 @@ pub(crate) struct DemoArgs {
     verbose: u8,
 }
 
+/// The rotation step waits for the renewal at half the lifetime, within
+/// [`STEP_TIMEOUT`]: 2 to 20 seconds.
 fn parse_ttl(s: &str) -> Result<Duration, String> {
-    spiffe_cli::agent::entries::parse_duration(s).map_err(|e| e.to_string())
+    let ttl = spiffe_cli::agent::entries::parse_duration(s).map_err(|e| e.to_string())?;
+    if (Duration::from_secs(2)..=Duration::from_secs(20)).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err(
+            "the demo's SVIDs live 2 to 20 seconds (the rotation step waits for half of it)"
+                .to_owned(),
+        )
+    }
 }
 
 /// One step of the report.
@@ -124,6 +134,18 @@ struct Steps {
 }
 
 impl Steps {
+    /// Records a failure outside any step's body.
+    fn fail(&mut self, title: &'static str, error: String) {
+        self.failed = true;
+        self.steps.push(Step {
+            title,
+            passed: false,
+            millis: 0.0,
+            details: Vec::new(),
+            error: Some(error),
+        });
+    }
+
     /// Runs `body` as the step `title` unless an earlier step failed; the
     /// body returns its detail lines and a value for later steps.
     async fn run<T, F>(&mut self, title: &'static str, body: F) -> Option<T>
@@ -445,9 +467,16 @@ async fn demo(socket_dir: &Path, svid_ttl: Duration) -> Result<Vec<Step>, CliErr
 
 /// Steps 2 to 7, with the running agent.
 async fn workloads(steps: &mut Steps, agent: &Agent) -> Option<()> {
-    let address = EndpointAddress::parse(&agent.endpoint_socket()).ok()?;
-    let frontend_id = SpiffeId::parse(FRONTEND).ok()?;
-    let backend_id = SpiffeId::parse(BACKEND).ok()?;
+    let parsed = EndpointAddress::parse(&agent.endpoint_socket())
+        .map_err(|e| e.to_string())
+        .and_then(|address| Ok((address, id(FRONTEND)?, id(BACKEND)?)));
+    let (address, frontend_id, backend_id) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            steps.fail("set up the workloads", e);
+            return None;
+        }
+    };
 
     let (frontend, backend) = steps
         .run(
@@ -580,8 +609,9 @@ async fn workloads(steps: &mut Steps, agent: &Agent) -> Option<()> {
         .run("verify each chain against the federated bundles", async {
             let frontend_svid = frontend.svid().map_err(|e| e.to_string())?;
             let backend_svid = backend.svid().map_err(|e| e.to_string())?;
-            // Each workload checks the other with its own bundles: the
-            // federated domain's bundle is what makes that work.
+            // Each workload checks the other's chain with the bundles it
+            // received. (Both run as one user here, so each receives the
+            // bundles of both entries: its own and the one federated.)
             let frontend_bundles = frontend.x509_context().bundles().clone();
             let backend_bundles = backend.x509_context().bundles().clone();
             let mut details = vec![

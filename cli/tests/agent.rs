@@ -204,14 +204,22 @@ async fn renews_svids_at_half_their_lifetime_and_pushes_them() {
     );
     let client = agent.client().await;
     let mut stream = client.watch_x509_context().await.unwrap();
-    let first = stream.next().await.unwrap().unwrap();
+    let limit = Duration::from_secs(10);
+    let mut next = async || {
+        tokio::time::timeout(limit, stream.next())
+            .await
+            .expect("no update within 10 s")
+            .unwrap()
+            .unwrap()
+    };
+    let first = next().await;
     assert!(
         leaf_lifetime(&first) <= 2,
         "lifetime {}",
         leaf_lifetime(&first)
     );
     let started = Instant::now();
-    let second = stream.next().await.unwrap().unwrap();
+    let second = next().await;
     let waited = started.elapsed();
     assert_ne!(
         first.default_svid().leaf(),
@@ -221,7 +229,7 @@ async fn renews_svids_at_half_their_lifetime_and_pushes_them() {
     // Renewed at half of 2 s: well before the first one expired.
     assert!(waited < Duration::from_millis(1900), "waited {waited:?}");
     // And again: renewal goes on.
-    let third = stream.next().await.unwrap().unwrap();
+    let third = next().await;
     assert_ne!(second.default_svid().leaf(), third.default_svid().leaf());
 }
 
@@ -757,9 +765,25 @@ fn fetch_x509_watch_prints_every_rotation() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let second: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    // Lines are read on a thread, so that a missing update fails the test
+    // after a while instead of hanging it.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || -> serde_json::Value {
+        let line = rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no update within 15 s");
+        serde_json::from_str(&line).unwrap()
+    };
+    let first = next();
+    let second = next();
     let not_after = |v: &serde_json::Value| v["svids"][0]["not_after"].as_str().unwrap().to_owned();
     assert_ne!(not_after(&first)[..20], not_after(&second)[..20]);
     // SIGTERM ends the watch with status 0.

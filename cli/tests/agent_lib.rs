@@ -88,6 +88,8 @@ async fn entries_get_the_bundles_of_the_domains_they_federate_with_only() {
     let config = AgentConfig::new(td("example.org"))
         .federate_with(Federation::InMemory(td("other.org")))
         .federate_with(Federation::InMemory(td("third.org")))
+        // Federated with the agent, but no entry of this caller asks for it.
+        .federate_with(Federation::InMemory(td("fourth.org")))
         .entry(
             entry("a-web", "spiffe://example.org/web", uid)
                 .with_hint("web")
@@ -115,8 +117,10 @@ async fn entries_get_the_bundles_of_the_domains_they_federate_with_only() {
         .iter()
         .map(|b| b.trust_domain().to_string())
         .collect();
-    // example.org (own), other.org (federated with), third.org (an SVID's).
+    // example.org (own), other.org (federated with), third.org (an SVID's);
+    // not fourth.org.
     assert_eq!(domains, ["example.org", "other.org", "third.org"]);
+    assert!(agent.x509_bundle(&td("fourth.org")).is_some());
     // Each SVID verifies against the bundle of its own domain.
     for svid in context.svids() {
         spiffe_svid::verify_x509_svid(

@@ -44,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use spiffe_bundle::{JwtBundle, SpiffeBundle, X509Bundle};
 use spiffe_federation::{BundleEndpoint, BundleWatcher, WatchOptions};
@@ -58,7 +58,6 @@ use spiffe_workload_api::server::{
 };
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use self::authority::Authority;
 pub use self::entries::{Entry, Selector};
@@ -72,6 +71,11 @@ pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(300);
 
 /// After a failed issuance, the agent tries again this much later.
 const RETRY_ISSUE: Duration = Duration::from_secs(1);
+
+/// The renewal task wakes at least this often and compares against the
+/// wall clock, so that a machine resumed from suspend (the monotonic clock
+/// stood still) renews at once rather than serving expired SVIDs.
+const MAX_RENEWAL_SLEEP: Duration = Duration::from_secs(5);
 
 /// Where the bundle of a federated trust domain comes from.
 #[derive(Clone, Debug)]
@@ -162,7 +166,8 @@ impl AgentConfig {
         self
     }
 
-    /// The `iss` claim of JWT-SVIDs (none by default).
+    /// The `iss` claim of the own trust domain's JWT-SVIDs (none by
+    /// default).
     #[must_use]
     pub fn jwt_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.jwt_issuer = Some(issuer.into());
@@ -325,7 +330,8 @@ pub enum AgentError {
 /// The renewal state of one entry.
 struct Issued {
     svid: X509Svid,
-    renew_at: Instant,
+    /// Half-way through the certificate's actual validity (wall clock).
+    renew_at: SystemTime,
 }
 
 /// What the agent's tasks share.
@@ -359,30 +365,36 @@ impl Shared {
             .authorities
             .get(&td)
             .ok_or_else(|| failed(format!("no CA for trust domain {td}")))?;
-        let ttl = self.ttl_of(entry);
         let svid = authority
-            .issue_x509(entry.spiffe_id(), entry.dns_names(), ttl)
+            .issue_x509(entry.spiffe_id(), entry.dns_names(), self.ttl_of(entry))
             .map_err(failed)?;
+        // Half of what was really issued (whole seconds, perhaps shortened
+        // to the CA's life), counted from now: SPIRE's rule, read off the
+        // certificate rather than the configuration.
+        let now = SystemTime::now();
+        let not_after = UNIX_EPOCH + Duration::from_secs(svid.expires_at().as_secs());
+        let remaining = not_after
+            .duration_since(now)
+            .map_err(|_| failed("the issued SVID is already expired".to_owned()))?;
         Ok(Issued {
             svid,
-            renew_at: Instant::now() + ttl / 2,
+            renew_at: now + remaining / 2,
         })
     }
 
     /// When the first SVID is due for renewal.
-    fn renew_due_at(&self) -> Instant {
-        let now = Instant::now();
+    fn renew_due_at(&self) -> SystemTime {
+        let now = SystemTime::now();
         self.lock()
             .values()
             .map(|i| i.renew_at)
-            .fold(now + self.config.svid_ttl, Instant::min)
+            .fold(now + self.config.svid_ttl, SystemTime::min)
     }
 
     /// Renews the SVIDs that are due (all of them when `all`), publishes
     /// them in one update, and returns when the next one is due.
-    fn renew(&self, all: bool) -> Instant {
-        let now = Instant::now();
-        let mut next = now + RETRY_ISSUE.max(self.config.svid_ttl);
+    fn renew(&self, all: bool) -> SystemTime {
+        let now = SystemTime::now();
         // One lock over issuing, publishing and recording: `Agent::svid`
         // never lags behind what the streams were sent.
         let mut issued = self.lock();
@@ -397,8 +409,12 @@ impl Shared {
             match self.issue(entry) {
                 Ok(new) => renewed.push((entry, new)),
                 Err(e) => {
-                    tracing::error!(error = %e, "SVID renewal failed; retrying");
-                    next = next.min(now + RETRY_ISSUE);
+                    tracing::error!(error = %e, "SVID renewal failed; retrying in 1 s");
+                    // The old SVID stays; its next try is a second away,
+                    // not in the past (which would spin).
+                    if let Some(old) = issued.get_mut(entry.entry_id()) {
+                        old.renew_at = now + RETRY_ISSUE;
+                    }
                 }
             }
         }
@@ -419,7 +435,10 @@ impl Shared {
             }
             self.rotations.send_modify(|n| *n += 1);
         }
-        issued.values().map(|i| i.renew_at).fold(next, Instant::min)
+        issued
+            .values()
+            .map(|i| i.renew_at)
+            .fold(now + self.config.svid_ttl, SystemTime::min)
     }
 }
 
@@ -474,10 +493,21 @@ impl Agent {
     /// [`AgentError::Federation`], [`AgentError::Listen`].
     pub async fn start(config: AgentConfig, socket: impl AsRef<Path>) -> Result<Agent, AgentError> {
         config.check()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(AgentError::Config {
+                reason: "Agent::start must run inside a Tokio runtime".to_owned(),
+            });
+        }
         let socket = socket.as_ref().to_path_buf();
         let mut authorities = BTreeMap::new();
         for td in config.issuing_domains() {
-            let authority = Authority::new(&td, config.jwt_issuer.as_deref())?;
+            // The `iss` names the own trust domain's issuer only: another
+            // domain run in memory stands for another deployment.
+            let iss = config
+                .jwt_issuer
+                .as_deref()
+                .filter(|_| td == config.trust_domain);
+            let authority = Authority::new(&td, iss)?;
             authorities.insert(td, Arc::new(authority));
         }
         let own_bundle = authorities
@@ -667,7 +697,10 @@ impl Agent {
             Some(server) => flatten(server.await),
             None => Ok(()),
         };
+        // Renewal has stopped once this returns: a round in progress ends
+        // first (it never awaits, so the abort lands between rounds).
         self.rotation.abort();
+        let _ = (&mut self.rotation).await;
         for (watcher, forward) in self.watchers.drain(..) {
             forward.abort();
             watcher.stop().await;
@@ -700,8 +733,12 @@ fn flatten(
 async fn rotate(shared: Arc<Shared>) {
     let mut next = shared.renew_due_at();
     loop {
+        let wait = next
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RENEWAL_SLEEP);
         let all = tokio::select! {
-            () = tokio::time::sleep_until(next) => false,
+            () = tokio::time::sleep(wait) => false,
             () = shared.rotate_now.notified() => true,
         };
         next = shared.renew(all);
