@@ -135,6 +135,22 @@ async fn serves_the_default_entry_and_stops_cleanly_on_sigterm() {
     assert_eq!(verified.spiffe_id(), context.default_svid().spiffe_id());
     drop(client);
 
+    // A second agent on the same path does not take the live socket over.
+    let second = spiffe([
+        "agent",
+        "--trust-domain",
+        "example.org",
+        "--socket",
+        agent.socket.to_str().unwrap(),
+    ]);
+    second.expect_code(2);
+    assert!(
+        second.stderr.contains("in use by another server"),
+        "{}",
+        second.stderr
+    );
+    assert!(agent.client().await.fetch_x509_context().await.is_ok());
+
     let socket = agent.socket.clone();
     let (code, stdout, stderr) = agent.terminate();
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");

@@ -143,6 +143,14 @@ pub enum ServeError {
         /// The path.
         path: String,
     },
+    /// Another server is listening on the socket (it accepted a
+    /// connection); it is left alone. Only a socket nobody listens on is
+    /// replaced as stale.
+    #[error("{path} is in use by another server; refusing to replace it")]
+    SocketInUse {
+        /// The path.
+        path: String,
+    },
     /// A TCP address that is not loopback (E-03).
     #[error(
         "{addr} is not a loopback address; TCP is only allowed where the source address identifies the workload"

@@ -786,7 +786,17 @@ async fn a_listener_does_not_remove_a_socket_it_did_not_create() {
     use spiffe_workload_api::server::UnixSocketListener;
     let dir = ScratchDir::new();
     let old = UnixSocketListener::bind(dir.socket()).unwrap();
-    // A second server takes over the path (stale-socket replacement).
+    // A live server's socket is not taken over.
+    let err = UnixSocketListener::bind(dir.socket()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            spiffe_workload_api::server::ServeError::SocketInUse { .. }
+        ),
+        "{err:?}"
+    );
+    // Someone removes it and a second server binds the path.
+    std::fs::remove_file(dir.socket()).unwrap();
     let new = UnixSocketListener::bind(dir.socket()).unwrap();
     drop(old);
     assert!(

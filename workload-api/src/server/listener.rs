@@ -93,6 +93,7 @@ impl UnixSocketListener {
     ///
     /// [`ServeError::ParentDirectoryMissing`],
     /// [`ServeError::NotASocket`] when the path holds another kind of file,
+    /// [`ServeError::SocketInUse`] when a server listens on it,
     /// [`ServeError::Io`] when removing the stale socket, binding or
     /// setting the mode fails.
     pub fn bind_with_mode(path: impl AsRef<Path>, mode: u32) -> Result<Self, ServeError> {
@@ -116,7 +117,26 @@ impl UnixSocketListener {
         }
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_socket() => {
-                std::fs::remove_file(&path).map_err(io_err("remove stale socket"))?;
+                // Stale only when nobody listens: a live server's socket is
+                // not taken over (connect succeeds for a live one).
+                match std::os::unix::net::UnixStream::connect(&path) {
+                    Ok(_) => {
+                        return Err(ServeError::SocketInUse {
+                            path: path.display().to_string(),
+                        });
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                        ) => {}
+                    Err(e) => return Err(io_err("probe existing socket")(e)),
+                }
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("remove stale socket")(e)),
+                }
             }
             Ok(_) => {
                 return Err(ServeError::NotASocket {
