@@ -54,7 +54,7 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use spiffe_workload_api::server::{
-    Caller, IdentityProvider, SHUTDOWN_GRACE, ServeError, ShutdownSignal, WorkloadApiServer,
+    Caller, IdentityProvider, ServeError, ShutdownSignal, WorkloadApiServer,
 };
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
@@ -134,7 +134,8 @@ impl<P: IdentityProvider> SdsServer<P> {
 
     /// Serves SDS alone on the connections of `incoming` (a
     /// [`UnixSocketListener`]) until `shutdown` completes; then open streams
-    /// end with `Unavailable` and connections drain.
+    /// end with `Unavailable` and connections drain, for at most
+    /// [`SHUTDOWN_GRACE`](spiffe_workload_api::server::SHUTDOWN_GRACE).
     ///
     /// # Errors
     ///
@@ -162,7 +163,7 @@ impl<P: IdentityProvider> SdsServer<P> {
                 shutdown.await;
                 stop.trigger();
             });
-        drain_within_grace(serving, &signal).await
+        signal.drain_within_grace(serving).await
     }
 
     /// Serves the Workload API of `workload_api` and SDS on the same
@@ -200,26 +201,6 @@ impl<P: IdentityProvider> SdsServer<P> {
                 shutdown.await;
                 stop.trigger();
             });
-        drain_within_grace(serving, &signal).await
-    }
-}
-
-/// Runs `serving` until it ends, or until [`SHUTDOWN_GRACE`] after
-/// `signal` fired: the graceful drain waits for every connection to close,
-/// and a client that keeps its connection open (or stops reading) would
-/// otherwise hold the server, and its socket file, for ever.
-async fn drain_within_grace(
-    serving: impl Future<Output = Result<(), tonic::transport::Error>>,
-    signal: &ShutdownSignal,
-) -> Result<(), ServeError> {
-    let deadline = async {
-        signal.triggered().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        result = serving => result.map_err(|e| ServeError::Transport {
-            reason: e.to_string(),
-        }),
-        () = deadline => Ok(()),
+        signal.drain_within_grace(serving).await
     }
 }

@@ -48,15 +48,17 @@
 //! let shutdown = ShutdownSignal::new();
 //! let listener = UnixSocketListener::bind("/run/spiffe/agent.sock")?;
 //! let stop = shutdown.clone();
-//! server
+//! let serving = server
 //!     .tonic_server()
 //!     .add_service(server.service(&shutdown))
 //!     // .add_service(sds_service_reading_Caller_from_request_extensions)
 //!     .serve_with_incoming_shutdown(listener, async move {
 //!         let _ = tokio::signal::ctrl_c().await;
 //!         stop.trigger(); // ends the open streams, then tonic drains
-//!     })
-//!     .await?;
+//!     });
+//! // The drain is bounded: connections still open after SHUTDOWN_GRACE
+//! // are closed.
+//! shutdown.drain_within_grace(serving).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -219,6 +221,35 @@ impl ShutdownSignal {
             let _ = rx.wait_for(|triggered| *triggered).await;
         }
     }
+
+    /// Runs `serving`, a server whose graceful shutdown this signal starts
+    /// (tonic's `serve_with_incoming_shutdown` with a shutdown future that
+    /// calls [`ShutdownSignal::trigger`]), until it ends, or until
+    /// [`SHUTDOWN_GRACE`] after the signal was triggered, whichever is
+    /// first. The graceful drain waits for every connection to close, and a
+    /// client that keeps its connection open or stops reading (its
+    /// flow-control window full) would otherwise hold the server, and its
+    /// socket file, for ever; past the grace period `serving` is dropped,
+    /// which closes what is left.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::Transport`] with the server's error if it fails.
+    pub async fn drain_within_grace<E: std::fmt::Display>(
+        &self,
+        serving: impl Future<Output = Result<(), E>>,
+    ) -> Result<(), ServeError> {
+        let deadline = async {
+            self.triggered().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = serving => result.map_err(|e| ServeError::Transport {
+                reason: e.to_string(),
+            }),
+            () = deadline => Ok(()),
+        }
+    }
 }
 
 /// A Workload API server over an [`IdentityProvider`]: its limits, and
@@ -358,20 +389,7 @@ impl<P: IdentityProvider> WorkloadApiServer<P> {
                 shutdown.await;
                 stop.trigger();
             });
-        // The graceful drain waits for every connection to close; a client
-        // that stops reading (its flow-control window full) would hold it
-        // open for ever. Past the grace period the server is dropped, which
-        // closes what is left.
-        let deadline = async {
-            signal.triggered().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            result = serving => result.map_err(|e| ServeError::Transport {
-                reason: e.to_string(),
-            }),
-            () = deadline => Ok(()),
-        }
+        signal.drain_within_grace(serving).await
     }
 
     /// Binds `address` ([`UnixSocketListener::bind`] or
@@ -396,5 +414,42 @@ impl<P: IdentityProvider> WorkloadApiServer<P> {
                 self.serve_with_incoming(listener, shutdown).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{SHUTDOWN_GRACE, ServeError, ShutdownSignal};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_that_never_ends_is_cut_at_the_grace_period() {
+        let signal = ShutdownSignal::new();
+        let trigger = signal.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            trigger.trigger();
+        });
+        let start = tokio::time::Instant::now();
+        let never = std::future::pending::<Result<(), std::io::Error>>();
+        let result = signal.drain_within_grace(never).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(1) + SHUTDOWN_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_the_signal_there_is_no_deadline() {
+        let signal = ShutdownSignal::new();
+        let long = async {
+            tokio::time::sleep(SHUTDOWN_GRACE * 10).await;
+            Err::<(), _>("listener closed")
+        };
+        let start = tokio::time::Instant::now();
+        match signal.drain_within_grace(long).await {
+            Err(ServeError::Transport { reason }) => assert_eq!(reason, "listener closed"),
+            other => panic!("expected the server's own error, got {other:?}"),
+        }
+        assert_eq!(start.elapsed(), SHUTDOWN_GRACE * 10);
     }
 }
