@@ -15,6 +15,11 @@
 //! - A stream that fails or ends is reopened with a jittered exponential
 //!   backoff (500 ms up to 30 s by default, reset by any response); the new
 //!   stream starts with an empty nonce and the last accepted version.
+//! - A named secret not received within 15 s of being asked for (Envoy's
+//!   initial fetch timeout; [`ClientConfig::with_missing_after`]) is listed
+//!   in [`ClientState::missing`], whether the server left it out or could
+//!   not be reached; it leaves the list when it arrives or is no longer
+//!   named.
 //! - The current secrets are a [`watch`] value: [`SdsClient::watch`].
 //!
 //! ```no_run
@@ -29,7 +34,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,6 +54,7 @@ use spiffe_id::TrustDomain;
 use spiffe_svid::X509Svid;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
@@ -77,7 +83,12 @@ pub struct ClientConfig {
     names: Vec<String>,
     initial_backoff: Duration,
     max_backoff: Duration,
+    missing_after: Duration,
 }
+
+/// How long a named secret may take to arrive before the client lists it
+/// as missing: 15 s, Envoy's default initial fetch timeout.
+pub const DEFAULT_MISSING_AFTER: Duration = Duration::from_secs(15);
 
 impl ClientConfig {
     /// A client whose node ID is `node_id`, subscribing to `names` (none:
@@ -95,6 +106,7 @@ impl ClientConfig {
             names: names.into_iter().map(Into::into).collect(),
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            missing_after: DEFAULT_MISSING_AFTER,
         }
     }
 
@@ -112,6 +124,15 @@ impl ClientConfig {
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// How long a named secret may take to arrive, from the moment it is
+    /// asked for, before it is listed in [`ClientState::missing`] (default
+    /// [`DEFAULT_MISSING_AFTER`]).
+    #[must_use]
+    pub fn with_missing_after(mut self, after: Duration) -> Self {
+        self.missing_after = after;
         self
     }
 
@@ -159,6 +180,10 @@ pub struct ClientState {
     pub last_stream_error: Option<String>,
     /// Streams opened so far (the first, then one per reconnect).
     pub streams_opened: u64,
+    /// Names asked for that have not arrived within the missing-resource
+    /// timeout ([`ClientConfig::with_missing_after`]). A name leaves this
+    /// set when its secret arrives or when it is no longer asked for.
+    pub missing: BTreeSet<String>,
 }
 
 impl ClientState {
@@ -228,7 +253,14 @@ impl SdsClient {
             return Err(ClientError::NoRuntime);
         }
         let (state_tx, state) = watch::channel(Arc::new(ClientState::default()));
+        let state_tx = Arc::new(state_tx);
         let (names, names_rx) = watch::channel(config.names.clone());
+        // It ends when `names` is dropped with the client.
+        tokio::spawn(watch_missing(
+            config.missing_after,
+            Arc::clone(&state_tx),
+            names.subscribe(),
+        ));
         let task = tokio::spawn(run(channel, config, state_tx, names_rx));
         Ok(SdsClient { state, names, task })
     }
@@ -252,10 +284,92 @@ impl SdsClient {
     }
 }
 
+/// Lists in [`ClientState::missing`] the names not received within `after`
+/// of being asked for. Names are timed from when they were first asked for,
+/// across reconnects, as Envoy times its initial fetch; with no names or a
+/// wildcard there is nothing to time.
+async fn watch_missing(
+    after: Duration,
+    state_tx: Arc<watch::Sender<Arc<ClientState>>>,
+    mut names_rx: watch::Receiver<Vec<String>>,
+) {
+    // Names asked for and not yet reported missing, with when they were
+    // first asked for; and the names reported, so they are not timed again
+    // until they stop being asked for.
+    let mut asked: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    loop {
+        {
+            let names = names_rx.borrow_and_update();
+            let now = Instant::now();
+            let wildcard = is_wildcard(&names);
+            asked.retain(|name, _| !wildcard && names.contains(name));
+            reported.retain(|name| !wildcard && names.contains(name));
+            // A name no longer asked for is no longer missing, whether or
+            // not a stream is open to tell the server.
+            state_tx.send_if_modified(|s| {
+                if s.missing.iter().all(|name| reported.contains(name)) {
+                    return false;
+                }
+                Arc::make_mut(s)
+                    .missing
+                    .retain(|name| reported.contains(name));
+                true
+            });
+            if !wildcard {
+                let received = state_tx.borrow();
+                for name in names.iter().filter(|n| !n.is_empty()) {
+                    if !received.secrets.contains_key(name) && !reported.contains(name) {
+                        asked.entry(name.clone()).or_insert(now);
+                    }
+                }
+            }
+        }
+        let deadline = asked.values().min().map(|since| *since + after);
+        let due = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = names_rx.changed() => {
+                if changed.is_err() {
+                    // The client was dropped.
+                    return;
+                }
+            }
+            () = due => {
+                let now = Instant::now();
+                let expired: Vec<String> = asked
+                    .iter()
+                    .filter(|(_, since)| **since + after <= now)
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                for name in &expired {
+                    asked.remove(name);
+                    reported.insert(name.clone());
+                }
+                state_tx.send_if_modified(|s| {
+                    let absent: Vec<String> = expired
+                        .into_iter()
+                        .filter(|name| !s.secrets.contains_key(name))
+                        .collect();
+                    if absent.is_empty() {
+                        return false;
+                    }
+                    Arc::make_mut(s).missing.extend(absent);
+                    true
+                });
+            }
+        }
+    }
+}
+
 async fn run(
     channel: Channel,
     config: ClientConfig,
-    state_tx: watch::Sender<Arc<ClientState>>,
+    state_tx: Arc<watch::Sender<Arc<ClientState>>>,
     mut names_rx: watch::Receiver<Vec<String>>,
 ) {
     let mut client = SecretDiscoveryServiceClient::new(channel);
@@ -332,7 +446,8 @@ async fn one_stream(
                 names = names_rx.borrow_and_update().clone();
                 let version = state_tx.borrow().version.clone().unwrap_or_default();
                 state_tx.send_modify(|s| {
-                    Arc::make_mut(s).secrets.retain(|n, _| names.contains(n));
+                    let s = Arc::make_mut(s);
+                    s.secrets.retain(|n, _| names.contains(n));
                 });
                 let request = DiscoveryRequest {
                     version_info: version,
@@ -353,6 +468,9 @@ async fn one_stream(
             Ok(accepted) => {
                 state_tx.send_modify(|s| {
                     let s = Arc::make_mut(s);
+                    for name in accepted.keys() {
+                        s.missing.remove(name);
+                    }
                     s.secrets.extend(accepted);
                     s.version = Some(response.version_info.clone());
                     s.connected = true;
@@ -395,6 +513,12 @@ async fn one_stream(
     }
 }
 
+/// Whether `names` asks for everything the server has (S5): no names, only
+/// empty ones, or `*`.
+fn is_wildcard(names: &[String]) -> bool {
+    names.iter().all(String::is_empty) || names.iter().any(|n| n == "*")
+}
+
 /// Checks a whole response as Envoy would; any problem rejects all of it.
 fn check_response(
     response: &DiscoveryResponse,
@@ -409,7 +533,7 @@ fn check_response(
     if response.version_info.is_empty() {
         return Err("response without a version".to_owned());
     }
-    let wildcard = names.iter().all(String::is_empty) || names.iter().any(|n| n == "*");
+    let wildcard = is_wildcard(names);
     let mut accepted = BTreeMap::new();
     for any in &response.resources {
         if any.type_url != SECRET_TYPE_URL {

@@ -112,6 +112,38 @@ async fn c5_client_changes_names_mid_stream() {
     assert_eq!(state.streams_opened, 1);
 }
 
+#[tokio::test]
+async fn c5_names_are_missing_while_the_server_is_unreachable_and_leave_on_arrival() {
+    let pki = Pki::new();
+    let h = Harness::start(pki.provider(), Harness::config()).await;
+    let (dir, socket, provider) = h.stop().await;
+    let config = ClientConfig::new("client-test", ["default", "ROOTCA"])
+        .with_backoff(Duration::from_millis(50), Duration::from_millis(200))
+        .with_missing_after(Duration::from_millis(300));
+    let client = SdsClient::connect_unix(&socket, config).unwrap();
+    let mut rx = client.watch();
+    let state = wait_for(&mut rx, "both names missing", |s| s.missing.len() == 2).await;
+    assert!(!state.connected && state.secrets.is_empty());
+    let h = Harness::start_at(dir, socket, provider, Harness::config());
+    h.rotate(&pki);
+    let state = wait_for(&mut rx, "the secrets", |s| s.has_all(["default", "ROOTCA"])).await;
+    assert!(state.missing.is_empty(), "{:?}", state.missing);
+}
+
+#[tokio::test]
+async fn c5_nothing_is_missing_with_a_wildcard_subscription() {
+    let pki = Pki::new();
+    let h = Harness::start(pki.provider(), Harness::config()).await;
+    let (dir, socket, provider) = h.stop().await;
+    // Unreachable, and "*" (everything) names nothing that could be late.
+    let config =
+        ClientConfig::new("client-test", ["*"]).with_missing_after(Duration::from_millis(100));
+    let client = SdsClient::connect_unix(&socket, config).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(client.current().missing.is_empty());
+    drop((dir, provider));
+}
+
 /// A server that answers each request with the next prepared response and
 /// records what the client sent.
 struct Scripted {
@@ -262,5 +294,47 @@ async fn c5_client_nacks_a_certificate_that_does_not_parse() {
         ("v1", "n2")
     );
     assert_eq!(seen[2].error_detail.as_ref().unwrap().code, 13);
+    server.abort();
+}
+
+#[tokio::test]
+async fn c5_a_name_the_server_leaves_out_is_missing_after_the_timeout() {
+    let pki = Pki::new();
+    let good = Pki::issue(&pki.own, "spiffe://example.org/workload");
+    // One response with "default" only: "ROOTCA" never comes.
+    let scripted = Scripted {
+        responses: Mutex::new(vec![certificate_response(
+            "v1",
+            "n1",
+            good.chain_pem().as_bytes().to_vec(),
+            good.key_pem().as_bytes().to_vec(),
+        )]),
+        seen: Arc::new(Mutex::new(Vec::new())),
+    };
+    let dir = TempDir::new("fake");
+    let socket = dir.path().join("fake.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(SecretDiscoveryServiceServer::new(scripted))
+            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+    );
+    let asked = tokio::time::Instant::now();
+    let config = ClientConfig::new("client-test", ["default", "ROOTCA"])
+        .with_missing_after(Duration::from_millis(300));
+    let client = SdsClient::connect_unix(&socket, config).unwrap();
+    let mut rx = client.watch();
+    let state = wait_for(&mut rx, "the missing name", |s| !s.missing.is_empty()).await;
+    assert!(asked.elapsed() >= Duration::from_millis(300));
+    assert_eq!(state.missing.iter().collect::<Vec<_>>(), ["ROOTCA"]);
+    assert!(state.has_all(["default"]) && state.connected);
+    // No longer asked for: no longer missing.
+    client.set_names(["default"]);
+    wait_for(&mut rx, "an empty missing list", |s| s.missing.is_empty()).await;
+    // Asked for again: timed again from that moment.
+    let asked_again = tokio::time::Instant::now();
+    client.set_names(["default", "ROOTCA"]);
+    wait_for(&mut rx, "the name missing again", |s| !s.missing.is_empty()).await;
+    assert!(asked_again.elapsed() >= Duration::from_millis(300));
     server.abort();
 }
