@@ -129,7 +129,8 @@ impl ClientConfig {
 
     /// How long a named secret may take to arrive, from the moment it is
     /// asked for, before it is listed in [`ClientState::missing`] (default
-    /// [`DEFAULT_MISSING_AFTER`]).
+    /// [`DEFAULT_MISSING_AFTER`]; zero turns the timeout off, as Envoy's
+    /// `initial_fetch_timeout: 0s`).
     #[must_use]
     pub fn with_missing_after(mut self, after: Duration) -> Self {
         self.missing_after = after;
@@ -205,6 +206,7 @@ impl ClientState {
 #[derive(Debug)]
 pub struct SdsClient {
     state: watch::Receiver<Arc<ClientState>>,
+    state_tx: Arc<watch::Sender<Arc<ClientState>>>,
     names: watch::Sender<Vec<String>>,
     task: JoinHandle<()>,
 }
@@ -261,8 +263,13 @@ impl SdsClient {
             Arc::clone(&state_tx),
             names.subscribe(),
         ));
-        let task = tokio::spawn(run(channel, config, state_tx, names_rx));
-        Ok(SdsClient { state, names, task })
+        let task = tokio::spawn(run(channel, config, Arc::clone(&state_tx), names_rx));
+        Ok(SdsClient {
+            state,
+            state_tx,
+            names,
+            task,
+        })
     }
 
     /// The client's state, updated after each response and each stream
@@ -277,55 +284,68 @@ impl SdsClient {
     }
 
     /// Subscribes to other names on the open stream (and on later ones).
-    /// Secrets no longer named are dropped from the state.
+    /// Secrets no longer named leave the state at once, connected or not.
     pub fn set_names<S: Into<String>>(&self, names: impl IntoIterator<Item = S>) {
-        self.names
-            .send_replace(names.into_iter().map(Into::into).collect());
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        forget_unnamed(&self.state_tx, &names);
+        self.names.send_replace(names);
     }
 }
 
-/// Lists in [`ClientState::missing`] the names not received within `after`
-/// of being asked for. Names are timed from when they were first asked for,
-/// across reconnects, as Envoy times its initial fetch; with no names or a
-/// wildcard there is nothing to time.
+/// Drops the secrets, and the missing entries, of names not in `names`
+/// (unless `names` is a wildcard, which keeps everything).
+fn forget_unnamed(state_tx: &watch::Sender<Arc<ClientState>>, names: &[String]) {
+    if is_wildcard(names) {
+        return;
+    }
+    state_tx.send_if_modified(|s| {
+        let named = |name: &String| names.contains(name);
+        if s.secrets.keys().all(named) && s.missing.iter().all(named) {
+            return false;
+        }
+        let s = Arc::make_mut(s);
+        s.secrets.retain(|name, _| named(name));
+        s.missing.retain(named);
+        true
+    });
+}
+
+/// Lists in [`ClientState::missing`] the names that have been asked for and
+/// not held for `after` (zero: never, as Envoy's `initial_fetch_timeout`
+/// of 0). A name is timed from when it was first seen pending (named, not
+/// received, not yet missing): from the request, whether or not the server
+/// can be reached, and again from the moment its secret is dropped.
 async fn watch_missing(
     after: Duration,
     state_tx: Arc<watch::Sender<Arc<ClientState>>>,
     mut names_rx: watch::Receiver<Vec<String>>,
 ) {
-    // Names asked for and not yet reported missing, with when they were
-    // first asked for; and the names reported, so they are not timed again
-    // until they stop being asked for.
-    let mut asked: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut reported: BTreeSet<String> = BTreeSet::new();
+    if after.is_zero() {
+        return;
+    }
+    let mut state_rx = state_tx.subscribe();
+    // Pending names and when each was first seen pending.
+    let mut pending: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
-        {
-            let names = names_rx.borrow_and_update();
-            let now = Instant::now();
-            let wildcard = is_wildcard(&names);
-            asked.retain(|name, _| !wildcard && names.contains(name));
-            reported.retain(|name| !wildcard && names.contains(name));
-            // A name no longer asked for is no longer missing, whether or
-            // not a stream is open to tell the server.
-            state_tx.send_if_modified(|s| {
-                if s.missing.iter().all(|name| reported.contains(name)) {
-                    return false;
-                }
-                Arc::make_mut(s)
-                    .missing
-                    .retain(|name| reported.contains(name));
-                true
-            });
-            if !wildcard {
-                let received = state_tx.borrow();
-                for name in names.iter().filter(|n| !n.is_empty()) {
-                    if !received.secrets.contains_key(name) && !reported.contains(name) {
-                        asked.entry(name.clone()).or_insert(now);
-                    }
-                }
+        let names = names_rx.borrow_and_update().clone();
+        let state = Arc::clone(&state_rx.borrow_and_update());
+        let is_pending = |name: &String| {
+            !name.is_empty() && !state.secrets.contains_key(name) && !state.missing.contains(name)
+        };
+        let now = Instant::now();
+        if is_wildcard(&names) {
+            pending.clear();
+        } else {
+            pending.retain(|name, _| names.contains(name) && is_pending(name));
+            for name in names.iter().filter(|name| is_pending(name)) {
+                pending.entry(name.clone()).or_insert(now);
             }
         }
-        let deadline = asked.values().min().map(|since| *since + after);
+        // A deadline past the end of time is no deadline.
+        let deadline = pending
+            .values()
+            .filter_map(|since| since.checked_add(after))
+            .min();
         let due = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -339,21 +359,23 @@ async fn watch_missing(
                     return;
                 }
             }
+            changed = state_rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
             () = due => {
                 let now = Instant::now();
-                let expired: Vec<String> = asked
+                let expired: Vec<&String> = pending
                     .iter()
-                    .filter(|(_, since)| **since + after <= now)
-                    .map(|(name, _)| name.clone())
+                    .filter(|(_, since)| since.checked_add(after).is_some_and(|at| at <= now))
+                    .map(|(name, _)| name)
                     .collect();
-                for name in &expired {
-                    asked.remove(name);
-                    reported.insert(name.clone());
-                }
                 state_tx.send_if_modified(|s| {
                     let absent: Vec<String> = expired
                         .into_iter()
-                        .filter(|name| !s.secrets.contains_key(name))
+                        .filter(|name| !s.secrets.contains_key(*name) && !s.missing.contains(*name))
+                        .cloned()
                         .collect();
                     if absent.is_empty() {
                         return false;
@@ -445,10 +467,9 @@ async fn one_stream(
                 }
                 names = names_rx.borrow_and_update().clone();
                 let version = state_tx.borrow().version.clone().unwrap_or_default();
-                state_tx.send_modify(|s| {
-                    let s = Arc::make_mut(s);
-                    s.secrets.retain(|n, _| names.contains(n));
-                });
+                // Again here: a response for the old names may have been
+                // accepted since `set_names` dropped them.
+                forget_unnamed(state_tx, &names);
                 let request = DiscoveryRequest {
                     version_info: version,
                     resource_names: names.clone(),

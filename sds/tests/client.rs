@@ -144,6 +144,44 @@ async fn c5_nothing_is_missing_with_a_wildcard_subscription() {
     drop((dir, provider));
 }
 
+#[tokio::test]
+async fn c5_set_names_while_disconnected_drops_unnamed_secrets_at_once() {
+    let pki = Pki::new();
+    let h = Harness::start(pki.provider(), Harness::config()).await;
+    h.rotate(&pki);
+    let config = ClientConfig::new("client-test", ["default", "ROOTCA"])
+        .with_backoff(Duration::from_millis(50), Duration::from_millis(200));
+    let client = SdsClient::connect_unix(&h.socket, config).unwrap();
+    let mut rx = client.watch();
+    wait_for(&mut rx, "both secrets", |s| {
+        s.has_all(["default", "ROOTCA"])
+    })
+    .await;
+    let (dir, socket, provider) = h.stop().await;
+    wait_for(&mut rx, "the disconnect", |s| !s.connected).await;
+    client.set_names(["ROOTCA"]);
+    let state = client.current();
+    assert_eq!(state.secrets.keys().collect::<Vec<_>>(), ["ROOTCA"]);
+    // Back online, the server is asked for the new names only.
+    let _h = Harness::start_at(dir, socket, provider, Harness::config());
+    let state = wait_for(&mut rx, "a new stream's answer", |s| {
+        s.connected && s.streams_opened >= 2
+    })
+    .await;
+    assert_eq!(state.secrets.keys().collect::<Vec<_>>(), ["ROOTCA"]);
+}
+
+#[tokio::test]
+async fn c5_a_zero_timeout_never_lists_a_name_missing() {
+    let pki = Pki::new();
+    let h = Harness::start(pki.provider(), Harness::config()).await;
+    let (_dir, socket, _provider) = h.stop().await;
+    let config = ClientConfig::new("client-test", ["default"]).with_missing_after(Duration::ZERO);
+    let client = SdsClient::connect_unix(&socket, config).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(client.current().missing.is_empty());
+}
+
 /// A server that answers each request with the next prepared response and
 /// records what the client sent.
 struct Scripted {
