@@ -169,6 +169,7 @@ async fn serves_the_default_entry_and_stops_cleanly_on_sigterm() {
 async fn is_quiet_by_default_and_prints_json_with_output_json() {
     let scratch = Scratch::new();
     let socket = scratch.path().join("agent.sock");
+    // A relative --socket: the address printed is still absolute.
     let child = Command::new(env!("CARGO_BIN_EXE_spiffe"))
         .args([
             "--output",
@@ -177,8 +178,9 @@ async fn is_quiet_by_default_and_prints_json_with_output_json() {
             "--trust-domain",
             "example.org",
             "--socket",
+            "agent.sock",
         ])
-        .arg(&socket)
+        .current_dir(scratch.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -199,6 +201,12 @@ async fn is_quiet_by_default_and_prints_json_with_output_json() {
     assert_eq!(code, 0);
     let banner: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(banner["trust_domain"], "example.org");
+    let absolute = scratch.path().canonicalize().unwrap().join("agent.sock");
+    assert_eq!(
+        banner["endpoint_socket"],
+        format!("unix://{}", absolute.display())
+    );
+    EndpointAddress::parse(banner["endpoint_socket"].as_str().unwrap()).unwrap();
     assert_eq!(
         banner["entries"][0]["spiffe_id"],
         "spiffe://example.org/ns/default/sa/default"

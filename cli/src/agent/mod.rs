@@ -498,7 +498,12 @@ impl Agent {
                 reason: "Agent::start must run inside a Tokio runtime".to_owned(),
             });
         }
-        let socket = socket.as_ref().to_path_buf();
+        // Absolute, so `endpoint_socket` is a valid address and the socket
+        // is removed at shutdown even if the working directory changed.
+        let socket = std::path::absolute(socket.as_ref()).map_err(|e| AgentError::Listen {
+            path: socket.as_ref().to_path_buf(),
+            reason: e.to_string(),
+        })?;
         let mut authorities = BTreeMap::new();
         for td in config.issuing_domains() {
             // The `iss` names the own trust domain's issuer only: another
@@ -614,7 +619,7 @@ impl Agent {
         })
     }
 
-    /// The socket path.
+    /// The socket path, made absolute.
     pub fn socket_path(&self) -> &Path {
         &self.socket
     }
