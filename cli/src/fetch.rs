@@ -55,7 +55,8 @@ pub(crate) struct Endpoint {
     timeout: Duration,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+/// A positive duration (`10s`, `1m`) for `--timeout`.
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     spiffe_cli::agent::entries::parse_duration(s)
         .map_err(|e| e.to_string())
         .and_then(|d| {
@@ -300,12 +301,14 @@ fn x509_report(context: &X509Context) -> X509Report {
     }
 }
 
-/// Writes `data` to `path` (replacing it), created with `mode`.
-fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), CliError> {
+/// Writes `data` to a new hidden file beside `name` in `dir`, created with
+/// `mode` (a key is never readable by others, not even for a moment);
+/// returns its path, for [`std::fs::rename`] over `name`.
+fn stage_file(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<PathBuf, CliError> {
+    let path = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let io = |e: std::io::Error| CliError::Runtime(format!("cannot write {}: {e}", path.display()));
-    // A key file is created 0600; an existing file keeps its mode, so it
-    // is removed first rather than truncated.
-    match std::fs::remove_file(path) {
+    // Left over from a run that was killed: ours to replace.
+    match std::fs::remove_file(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
@@ -314,12 +317,31 @@ fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), CliError> {
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(path)
+        .open(&path)
         .map_err(io)?;
-    file.write_all(data).map_err(io)
+    file.write_all(data).map_err(io)?;
+    Ok(path)
 }
 
-/// Writes the files of `--write`; returns their paths.
+/// Whether `name` is one of the files `--write` produces: `svid.N.pem`,
+/// `svid.N.key`, `bundle.N.pem` or `federated_bundle.N.M.pem`.
+fn is_written_name(name: &str) -> bool {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["svid", n, "pem" | "key"] | ["bundle", n, "pem"] => number(n),
+        ["federated_bundle", n, m, "pem"] => number(n) && number(m),
+        _ => false,
+    }
+}
+
+/// Writes the files of `--write`; returns their paths. Each file replaces
+/// the old one in a single rename, so a reader sees the old file or the new
+/// one, never a partial or absent file; every file is staged before the
+/// first rename, and each key is renamed before its certificates. Files of
+/// an earlier write that this one does not produce (an SVID or federated
+/// trust domain that went away) are removed, so nothing stale stays
+/// trusted; other files in the directory are left alone.
 fn write_context(dir: &Path, context: &X509Context) -> Result<Vec<String>, CliError> {
     if !dir.is_dir() {
         return Err(CliError::Usage(format!(
@@ -327,33 +349,70 @@ fn write_context(dir: &Path, context: &X509Context) -> Result<Vec<String>, CliEr
             dir.display()
         )));
     }
-    let mut written = Vec::new();
-    let mut put = |name: String, data: &[u8], mode: u32| -> Result<(), CliError> {
-        let path = dir.join(name);
-        write_file(&path, data, mode)?;
-        written.push(path.display().to_string());
-        Ok(())
-    };
+    let mut files: Vec<(String, String, u32)> = Vec::new();
     for (n, hinted) in context.svids().iter().enumerate() {
         let svid = hinted.svid();
-        let chain = pem::certificates(svid.chain());
-        put(format!("svid.{n}.pem"), chain.as_bytes(), 0o644)?;
         let key = pem::encode("PRIVATE KEY", svid.private_key().secret_der());
-        put(format!("svid.{n}.key"), key.as_bytes(), 0o600)?;
+        files.push((format!("svid.{n}.key"), key, 0o600));
+        files.push((
+            format!("svid.{n}.pem"),
+            pem::certificates(svid.chain()),
+            0o644,
+        ));
         let own_td = svid.spiffe_id().trust_domain();
         if let Some(bundle) = context.bundles().get(&own_td) {
-            put(format!("bundle.{n}.pem"), bundle.to_pem().as_bytes(), 0o644)?;
+            files.push((format!("bundle.{n}.pem"), bundle.to_pem(), 0o644));
         }
         let federated = context
             .bundles()
             .iter()
             .filter(|b| *b.trust_domain() != own_td);
         for (m, bundle) in federated.enumerate() {
-            put(
+            files.push((
                 format!("federated_bundle.{n}.{m}.pem"),
-                bundle.to_pem().as_bytes(),
+                bundle.to_pem(),
                 0o644,
-            )?;
+            ));
+        }
+    }
+    let mut staged = Vec::with_capacity(files.len());
+    for (name, data, mode) in &files {
+        match stage_file(dir, name, data.as_bytes(), *mode) {
+            Ok(path) => staged.push(path),
+            Err(e) => {
+                for path in &staged {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut written = Vec::with_capacity(files.len());
+    for (i, ((name, _, _), from)) in files.iter().zip(&staged).enumerate() {
+        let to = dir.join(name);
+        if let Err(e) = std::fs::rename(from, &to) {
+            for path in staged.get(i..).unwrap_or_default() {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(CliError::Runtime(format!(
+                "cannot write {}: {e}",
+                to.display()
+            )));
+        }
+        written.push(to.display().to_string());
+    }
+    let listing = std::fs::read_dir(dir)
+        .map_err(|e| CliError::Runtime(format!("cannot list {}: {e}", dir.display())))?;
+    for entry in listing.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if is_written_name(name) && !files.iter().any(|(written, _, _)| written == name) {
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                CliError::Runtime(format!(
+                    "cannot remove the stale {}: {e}",
+                    entry.path().display()
+                ))
+            })?;
         }
     }
     Ok(written)
@@ -585,6 +644,37 @@ async fn bundles(args: BundlesArgs, format: OutputFormat) -> Result<Outcome, Cli
                 jwt: j.clone(),
             };
             print_now(&render_line(&report, format)?);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_written_name;
+
+    #[test]
+    fn only_the_names_write_produces_are_ours() {
+        for name in [
+            "svid.0.pem",
+            "svid.12.key",
+            "bundle.3.pem",
+            "federated_bundle.0.7.pem",
+        ] {
+            assert!(is_written_name(name), "{name}");
+        }
+        for name in [
+            "svid.pem",
+            "svid.x.pem",
+            "svid.0.crt",
+            "svid.0.pem.bak",
+            ".svid.0.pem.42.tmp",
+            "bundle.0.key",
+            "federated_bundle.0.pem",
+            "federated_bundle.0.1.2.pem",
+            "ca.pem",
+            "svid.-1.pem",
+        ] {
+            assert!(!is_written_name(name), "{name}");
         }
     }
 }

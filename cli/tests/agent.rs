@@ -616,6 +616,13 @@ fn fetch_x509_writes_files_that_x509_verify_accepts() {
 
     let out = scratch.dir("out");
     let out_str = out.to_str().unwrap();
+    // What an earlier write left for an SVID and a trust domain that are
+    // gone, and a file of the user's.
+    for stale in ["svid.1.pem", "svid.1.key", "federated_bundle.0.1.pem"] {
+        std::fs::write(out.join(stale), "stale").unwrap();
+    }
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    std::fs::write(out.join("svid.0.pem"), "old").unwrap();
     let json = fetch(
         &agent,
         &["--output", "json", "fetch", "x509", "--write", out_str],
@@ -624,6 +631,21 @@ fn fetch_x509_writes_files_that_x509_verify_accepts() {
     let report = json.json();
     assert_eq!(report["svids"][0]["default"], true);
     assert_eq!(report["written"].as_array().unwrap().len(), 4);
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "bundle.0.pem",
+            "federated_bundle.0.0.pem",
+            "notes.txt",
+            "svid.0.key",
+            "svid.0.pem"
+        ]
+    );
     use std::os::unix::fs::PermissionsExt;
     let key_mode = std::fs::metadata(out.join("svid.0.key"))
         .unwrap()
