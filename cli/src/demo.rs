@@ -19,7 +19,7 @@ use spiffe_sds::client::{ClientConfig, ReceivedSecret, SdsClient};
 use spiffe_svid::tls::{
     SpiffeClientCertVerifier, SpiffeServerCertVerifier, mtls_client_config, mtls_server_config,
 };
-use spiffe_svid::{JwtSvid, verify_x509_svid};
+use spiffe_svid::{JwtSvid, X509SvidError, verify_x509_svid};
 use spiffe_workload_api::{
     EndpointAddress, SourceOptions, SvidSelector, WorkloadApiClient, X509Bundles, X509Source,
 };
@@ -290,6 +290,30 @@ fn sds_bundles(secret: Option<&ReceivedSecret>) -> Result<X509Bundles, String> {
     }
 }
 
+/// Why an mTLS exchange failed.
+#[derive(Debug)]
+enum HandshakeError {
+    /// The client's authorizer refused the server's SPIFFE ID.
+    ClientRefusedServer(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl From<HandshakeError> for String {
+    fn from(e: HandshakeError) -> String {
+        match e {
+            HandshakeError::ClientRefusedServer(reason) => format!("client: {reason}"),
+            HandshakeError::Other(reason) => reason,
+        }
+    }
+}
+
+impl From<String> for HandshakeError {
+    fn from(reason: String) -> HandshakeError {
+        HandshakeError::Other(reason)
+    }
+}
+
 /// One mTLS exchange: `client` dials `server` over an in-memory pipe; each
 /// side requires the other's SPIFFE ID. Returns the protocol and cipher.
 async fn handshake(
@@ -297,7 +321,7 @@ async fn handshake(
     server: &X509Source,
     server_id: &SpiffeId,
     client_id: &SpiffeId,
-) -> Result<String, String> {
+) -> Result<String, HandshakeError> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let server_verifier =
         SpiffeClientCertVerifier::new(server.clone(), IdMatcher::exact(client_id.clone()))
@@ -312,10 +336,10 @@ async fn handshake(
     let connector = TlsConnector::from(Arc::new(client_config));
     let name = ServerName::try_from("backend.demo").map_err(|e| err(&e))?;
     let serve = async move {
-        let mut tls = acceptor
-            .accept(server_io)
-            .await
-            .map_err(|e| format!("server: {}", refusal(&e)))?;
+        let mut tls = acceptor.accept(server_io).await.map_err(|e| {
+            let reason = authorization_refusal(&e).unwrap_or_else(|| e.to_string());
+            format!("server: {reason}")
+        })?;
         let mut ping = [0u8; 4];
         tls.read_exact(&mut ping)
             .await
@@ -329,10 +353,12 @@ async fn handshake(
         Ok::<_, String>(ping)
     };
     let dial = async move {
-        let mut tls = connector
-            .connect(name, client_io)
-            .await
-            .map_err(|e| format!("client: {}", refusal(&e)))?;
+        let mut tls = connector.connect(name, client_io).await.map_err(|e| {
+            match authorization_refusal(&e) {
+                Some(denied) => HandshakeError::ClientRefusedServer(denied),
+                None => HandshakeError::Other(format!("client: {e}")),
+            }
+        })?;
         let (_, session) = tls.get_ref();
         let version = match session.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_owned(),
@@ -346,31 +372,30 @@ async fn handshake(
         let agreed = format!("{version}, {suite}");
         tls.write_all(b"ping")
             .await
-            .map_err(|e| format!("client write: {e}"))?;
+            .map_err(|e| HandshakeError::Other(format!("client write: {e}")))?;
         let mut pong = [0u8; 4];
         tls.read_exact(&mut pong)
             .await
-            .map_err(|e| format!("client read: {e}"))?;
-        Ok::<_, String>((agreed, pong))
+            .map_err(|e| HandshakeError::Other(format!("client read: {e}")))?;
+        Ok::<_, HandshakeError>((agreed, pong))
     };
     let (ping, dialled) = tokio::join!(serve, dial);
     let (agreed, pong) = dialled?;
     if ping? != *b"ping" || pong != *b"pong" {
-        return Err("the application data did not arrive intact".to_owned());
+        return Err(HandshakeError::Other(
+            "the application data did not arrive intact".to_owned(),
+        ));
     }
     Ok(agreed)
 }
 
-/// Why a handshake failed: the authorizer's words when it refused the
-/// peer, else the TLS error.
-fn refusal(e: &std::io::Error) -> String {
+/// The authorizer's words, when it is what refused the peer.
+fn authorization_refusal(e: &std::io::Error) -> Option<String> {
     let tls = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match tls.and_then(spiffe_svid::tls::authorization_error) {
-        Some(denied) => denied.to_string(),
-        None => e.to_string(),
-    }
+    tls.and_then(spiffe_svid::tls::authorization_error)
+        .map(|denied| denied.to_string())
 }
 
 /// Waits until `source` serves a leaf other than `old`; returns it.
@@ -645,17 +670,22 @@ async fn workloads(steps: &mut Steps, agent: &Agent) -> Option<()> {
             )?);
             // Without the federated bundle, the backend is not trusted.
             let mut own_only = X509Bundles::new();
-            if let Some(bundle) = frontend_bundles
+            let own_bundle = frontend_bundles
                 .iter()
                 .find(|b| b.trust_domain().as_str() == OWN)
-            {
-                own_only.insert(bundle.clone());
-            }
+                .ok_or_else(|| format!("frontend has no bundle of {OWN}"))?;
+            own_only.insert(own_bundle.clone());
             match verify_x509_svid(backend_svid.chain(), &own_only, UnixTime::now()) {
                 Ok(_) => return Err("backend verified without other.org's bundle".to_owned()),
-                Err(e) => details.push(format!(
+                Err(e @ X509SvidError::NoBundle { .. }) => details.push(format!(
                     "backend's chain with example.org's bundle only: rejected ({e})"
                 )),
+                Err(e) => {
+                    return Err(format!(
+                        "backend's chain with example.org's bundle only failed, but not for the \
+                         missing bundle: {e}"
+                    ));
+                }
             }
             Ok(((), details))
         })
@@ -672,7 +702,14 @@ async fn workloads(steps: &mut Steps, agent: &Agent) -> Option<()> {
                 .map_err(|e| e.to_string())?;
             match handshake(&frontend, &backend, &impostor, &frontend_id).await {
                 Ok(_) => return Err("a client expecting another server ID connected".to_owned()),
-                Err(e) => details.push(format!("a client that expects {impostor}: refused ({e})")),
+                Err(HandshakeError::ClientRefusedServer(reason)) => details.push(format!(
+                    "a client that expects {impostor}: refused (client: {reason})"
+                )),
+                Err(HandshakeError::Other(reason)) => {
+                    return Err(format!(
+                        "a client expecting another server ID failed, but not on that ID: {reason}"
+                    ));
+                }
             }
             Ok(((), details))
         })
