@@ -20,9 +20,10 @@ use crate::rfc3339::Timestamp;
 /// The `--help` text on exit statuses of `spiffe sds fetch`.
 const SDS_EXIT_HELP: &str = "\
 Exit status:
-  0  every name was received
-  1  some names did not arrive before --timeout (they are listed), or a response was rejected
-  2  usage error, or the socket cannot be used";
+  0  every name was received (a response rejected before that is reported, not fatal)
+  1  some names did not arrive before --timeout: they are listed, with the last
+     stream error or rejection (a server that cannot be reached ends this way)
+  2  usage error, or no file at the socket path";
 
 /// What Envoy prints in place of a private key.
 const REDACTED: &str = "[redacted]";
@@ -48,16 +49,12 @@ pub(crate) struct FetchArgs {
     socket: PathBuf,
 
     /// How long to wait for every name (`10s`, `1m`).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::fetch::parse_timeout)]
     timeout: Duration,
 
     /// The node ID sent to the server.
     #[arg(long, value_name = "ID", default_value = "spiffe-cli")]
     node_id: String,
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    spiffe_cli::agent::entries::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn inline(text: &str) -> Value {
@@ -234,11 +231,16 @@ pub(crate) fn run(command: SdsCommand, format: OutputFormat) -> Result<Outcome, 
         let report = report(&args.names, &current);
         let mut outcome = Outcome::new(Status::from_ok(complete), format, &report)?;
         if !complete {
-            outcome.stderr = match &current.last_stream_error {
-                Some(e) => {
+            outcome.stderr = match (&current.last_rejection, &current.last_stream_error) {
+                (Some(e), _) => {
+                    format!(
+                        "spiffe sds fetch: not every name arrived; last rejected response: {e}\n"
+                    )
+                }
+                (None, Some(e)) => {
                     format!("spiffe sds fetch: not every name arrived; last stream error: {e}\n")
                 }
-                None => format!(
+                (None, None) => format!(
                     "spiffe sds fetch: not every name arrived within {} s\n",
                     args.timeout.as_secs_f64()
                 ),

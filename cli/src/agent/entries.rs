@@ -18,7 +18,7 @@
 //! | `ttl` | no | SVID lifetime: `"90s"`, `"5m"`, `"1h30m"`, `"2d"` or a number of seconds, from [`MIN_TTL`] to [`MAX_TTL`] |
 //! | `hint` | no | the Workload API hint (at most [`MAX_HINT_LEN`] bytes) |
 //! | `federates_with` | no | trust domains whose bundles this entry's workloads get; absent means none, as in SPIRE |
-//! | `entry_id` | no | the entry's name; default `entry-0001`, `entry-0002`, ... by position, so the file order is the ID order and the first matching entry is a caller's default SVID |
+//! | `entry_id` | no | the entry's name; default `entry-0001`, `entry-0002`, ... by position. A caller gets its SVIDs in entry-ID order, the first being its default SVID (with default IDs only, that is the file order) |
 //!
 //! Templates: `{{ .TrustDomain }}`, `{{ .Namespace }}` and
 //! `{{ .ServiceAccount }}` (spaces inside the braces optional) are replaced
@@ -545,6 +545,19 @@ pub fn load(path: &Path, trust_domain: &TrustDomain) -> Result<Vec<Entry>, Entri
     parse(&text, format, trust_domain, &SystemAccounts)
 }
 
+/// `line L column C` (both from 1, columns in characters) of the byte
+/// offset `at` of `text`, as serde_json reports positions.
+fn line_column(text: &str, at: usize) -> String {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    format!("line {line} column {column}")
+}
+
 /// Parses an entries document. `trust_domain` is the agent's own (the
 /// default of `{{ .TrustDomain }}`); `accounts` resolves user and group
 /// names.
@@ -567,7 +580,10 @@ pub fn parse(
     }
     let document: Document = match format {
         Format::Toml => toml::from_str(text).map_err(|e| EntriesError::Syntax {
-            reason: e.message().to_owned(),
+            reason: match e.span() {
+                Some(span) => format!("{} at {}", e.message(), line_column(text, span.start)),
+                None => e.message().to_owned(),
+            },
         })?,
         Format::Json => serde_json::from_str(text).map_err(|e| EntriesError::Syntax {
             reason: e.to_string(),
@@ -901,7 +917,8 @@ federates_with = ["example.org", "partner.org"]"#,
             toml_entry("spiffe_id = \"spiffe://example.org/a\"\nselector = [\"unix:uid:1\"]");
         match typo {
             Err(EntriesError::Syntax { reason }) => {
-                assert!(reason.contains("selector"), "{reason}")
+                assert!(reason.contains("selector"), "{reason}");
+                assert!(reason.ends_with(" at line 3 column 1"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
