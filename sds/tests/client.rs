@@ -261,6 +261,25 @@ fn certificate_response(
     }
 }
 
+/// Serves `scripted` on a Unix socket in a new directory.
+fn serve_scripted(
+    scripted: Scripted,
+) -> (
+    TempDir,
+    std::path::PathBuf,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
+    let dir = TempDir::new("fake");
+    let socket = dir.path().join("fake.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(SecretDiscoveryServiceServer::new(scripted))
+            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+    );
+    (dir, socket, server)
+}
+
 #[tokio::test]
 async fn c5_client_nacks_a_certificate_that_does_not_parse() {
     let pki = Pki::new();
@@ -280,14 +299,7 @@ async fn c5_client_nacks_a_certificate_that_does_not_parse() {
         ]),
         seen: Arc::clone(&seen),
     };
-    let dir = TempDir::new("fake");
-    let socket = dir.path().join("fake.sock");
-    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(SecretDiscoveryServiceServer::new(scripted))
-            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
-    );
+    let (_dir, socket, server) = serve_scripted(scripted);
     let client =
         SdsClient::connect_unix(&socket, ClientConfig::new("client-test", ["default"])).unwrap();
     let mut rx = client.watch();
@@ -349,14 +361,7 @@ async fn c5_a_name_the_server_leaves_out_is_missing_after_the_timeout() {
         )]),
         seen: Arc::new(Mutex::new(Vec::new())),
     };
-    let dir = TempDir::new("fake");
-    let socket = dir.path().join("fake.sock");
-    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(SecretDiscoveryServiceServer::new(scripted))
-            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
-    );
+    let (_dir, socket, server) = serve_scripted(scripted);
     let asked = tokio::time::Instant::now();
     let config = ClientConfig::new("client-test", ["default", "ROOTCA"])
         .with_missing_after(Duration::from_millis(300));
