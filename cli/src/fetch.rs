@@ -319,7 +319,10 @@ fn stage_file(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<PathBuf,
         .mode(mode)
         .open(&path)
         .map_err(io)?;
-    file.write_all(data).map_err(io)?;
+    if let Err(e) = file.write_all(data) {
+        let _ = std::fs::remove_file(&path);
+        return Err(io(e));
+    }
     Ok(path)
 }
 
