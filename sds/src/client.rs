@@ -287,8 +287,9 @@ impl SdsClient {
     /// Secrets no longer named leave the state at once, connected or not.
     pub fn set_names<S: Into<String>>(&self, names: impl IntoIterator<Item = S>) {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        // Names first: `watch_missing` checks them before listing a name.
+        self.names.send_replace(names.clone());
         forget_unnamed(&self.state_tx, &names);
-        self.names.send_replace(names);
     }
 }
 
@@ -372,9 +373,15 @@ async fn watch_missing(
                     .map(|(name, _)| name)
                     .collect();
                 state_tx.send_if_modified(|s| {
+                    // Still named now: `set_names` may have run since.
+                    let named = names_rx.borrow();
                     let absent: Vec<String> = expired
                         .into_iter()
-                        .filter(|name| !s.secrets.contains_key(*name) && !s.missing.contains(*name))
+                        .filter(|name| {
+                            named.contains(*name)
+                                && !s.secrets.contains_key(*name)
+                                && !s.missing.contains(*name)
+                        })
                         .cloned()
                         .collect();
                     if absent.is_empty() {
