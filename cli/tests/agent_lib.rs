@@ -247,8 +247,22 @@ async fn shutdown_is_bounded_when_a_client_keeps_its_connection_open() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let socket = agent.socket_path().to_path_buf();
     let limit = spiffe_workload_api::server::SHUTDOWN_GRACE + Duration::from_secs(3);
-    tokio::time::timeout(limit, agent.shutdown())
+    let shutdown = tokio::spawn(tokio::time::timeout(limit, agent.shutdown()));
+    // The socket is gone at once, while the stuck connection still drains:
+    // a new caller is refused instead of waiting.
+    let gone_by = tokio::time::Instant::now() + Duration::from_secs(1);
+    while socket.exists() {
+        assert!(
+            tokio::time::Instant::now() < gone_by,
+            "the socket outlived the start of the shutdown by a second"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!shutdown.is_finished(), "the drain should still be waiting");
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_err());
+    shutdown
         .await
+        .unwrap()
         .expect("shutdown waited past the grace period")
         .unwrap();
     assert!(!socket.exists());

@@ -464,6 +464,8 @@ fn registration(entry: &Entry, svid: &X509Svid) -> RegistrationEntry {
 /// server too, but without waiting for open streams to end.
 pub struct Agent {
     socket: PathBuf,
+    /// The socket file's (device, inode) as bound: only that file is removed.
+    socket_file: Option<(u64, u64)>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), AgentError>>>,
@@ -584,6 +586,7 @@ impl Agent {
             .on_rejected(|e| {
                 tracing::warn!(error = %e, "connection closed: the caller could not be identified");
             });
+        let socket_file = file_id(&socket);
         let (stop, stopped) = oneshot::channel::<()>();
         let sds = SdsServer::new(
             Arc::new(AgentProvider {
@@ -611,6 +614,7 @@ impl Agent {
         );
         Ok(Agent {
             socket,
+            socket_file,
             shared,
             stop: Some(stop),
             server: Some(server),
@@ -687,9 +691,9 @@ impl Agent {
         }
     }
 
-    /// Stops serving: open streams are ended (with a grace period of a few
-    /// seconds for in-flight calls), the socket file is removed, renewal and
-    /// bundle watching stop.
+    /// Stops serving: the socket file is removed at once, open streams are
+    /// ended (with a grace period of a few seconds for in-flight calls and
+    /// connections), renewal and bundle watching stop.
     ///
     /// # Errors
     ///
@@ -697,6 +701,13 @@ impl Agent {
     pub async fn shutdown(mut self) -> Result<(), AgentError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        // The socket goes now, not after the drain: new callers fail fast
+        // instead of waiting on a server that no longer accepts, and a new
+        // agent can bind the path at once. The listener, dropped after the
+        // drain, removes only the file it bound, so not a newer agent's.
+        if self.socket_file.is_some() && file_id(&self.socket) == self.socket_file {
+            let _ = std::fs::remove_file(&self.socket);
         }
         let result = match self.server.take() {
             Some(server) => flatten(server.await),
@@ -722,6 +733,15 @@ impl Drop for Agent {
             forward.abort();
         }
     }
+}
+
+/// The (device, inode) of the socket file at `path`, if there is one.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_socket())
+        .map(|m| (m.dev(), m.ino()))
 }
 
 fn flatten(
