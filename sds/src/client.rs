@@ -127,8 +127,8 @@ impl ClientConfig {
         self
     }
 
-    /// How long a named secret may take to arrive, from the moment it is
-    /// asked for, before it is listed in [`ClientState::missing`] (default
+    /// How long a named secret may take to arrive, from when it is asked
+    /// for, before it is listed in [`ClientState::missing`] (default
     /// [`DEFAULT_MISSING_AFTER`]; zero turns the timeout off, as Envoy's
     /// `initial_fetch_timeout: 0s`).
     #[must_use]
@@ -206,7 +206,6 @@ impl ClientState {
 #[derive(Debug)]
 pub struct SdsClient {
     state: watch::Receiver<Arc<ClientState>>,
-    state_tx: Arc<watch::Sender<Arc<ClientState>>>,
     names: watch::Sender<Vec<String>>,
     task: JoinHandle<()>,
 }
@@ -258,18 +257,13 @@ impl SdsClient {
         let state_tx = Arc::new(state_tx);
         let (names, names_rx) = watch::channel(config.names.clone());
         // It ends when `names` is dropped with the client.
-        tokio::spawn(watch_missing(
+        tokio::spawn(follow_names(
             config.missing_after,
             Arc::clone(&state_tx),
             names.subscribe(),
         ));
-        let task = tokio::spawn(run(channel, config, Arc::clone(&state_tx), names_rx));
-        Ok(SdsClient {
-            state,
-            state_tx,
-            names,
-            task,
-        })
+        let task = tokio::spawn(run(channel, config, state_tx, names_rx));
+        Ok(SdsClient { state, names, task })
     }
 
     /// The client's state, updated after each response and each stream
@@ -284,19 +278,26 @@ impl SdsClient {
     }
 
     /// Subscribes to other names on the open stream (and on later ones).
-    /// Secrets no longer named leave the state at once, connected or not.
+    /// Secrets no longer named leave the state promptly, connected or not
+    /// (the client's task drops them; this call takes no lock on the state,
+    /// so it is safe while holding a borrow of [`SdsClient::watch`]).
     pub fn set_names<S: Into<String>>(&self, names: impl IntoIterator<Item = S>) {
-        let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        // Names first: `watch_missing` checks them before listing a name.
-        self.names.send_replace(names.clone());
-        forget_unnamed(&self.state_tx, &names);
+        self.names
+            .send_replace(names.into_iter().map(Into::into).collect());
     }
 }
 
-/// Drops the secrets, and the missing entries, of names not in `names`
-/// (unless `names` is a wildcard, which keeps everything).
+/// Drops the secrets, and the missing entries, of names not in `names`. A
+/// wildcard keeps every secret and names nothing that could be missing.
 fn forget_unnamed(state_tx: &watch::Sender<Arc<ClientState>>, names: &[String]) {
     if is_wildcard(names) {
+        state_tx.send_if_modified(|s| {
+            if s.missing.is_empty() {
+                return false;
+            }
+            Arc::make_mut(s).missing.clear();
+            true
+        });
         return;
     }
     state_tx.send_if_modified(|s| {
@@ -311,24 +312,25 @@ fn forget_unnamed(state_tx: &watch::Sender<Arc<ClientState>>, names: &[String]) 
     });
 }
 
-/// Lists in [`ClientState::missing`] the names that have been asked for and
-/// not held for `after` (zero: never, as Envoy's `initial_fetch_timeout`
-/// of 0). A name is timed from when it was first seen pending (named, not
-/// received, not yet missing): from the request, whether or not the server
-/// can be reached, and again from the moment its secret is dropped.
-async fn watch_missing(
+/// Follows the names asked for, connected or not: drops the secrets of
+/// names no longer asked for, and lists in [`ClientState::missing`] the
+/// names that have been asked for and not held for `after` (zero: never, as
+/// Envoy's `initial_fetch_timeout` of 0). A name is timed from when this
+/// task first sees it pending (named, not received, not yet missing): from
+/// the request, whether or not the server can be reached, and again from
+/// the moment its secret is dropped. A name removed and asked for again
+/// before the task runs keeps its first time.
+async fn follow_names(
     after: Duration,
     state_tx: Arc<watch::Sender<Arc<ClientState>>>,
     mut names_rx: watch::Receiver<Vec<String>>,
 ) {
-    if after.is_zero() {
-        return;
-    }
     let mut state_rx = state_tx.subscribe();
     // Pending names and when each was first seen pending.
     let mut pending: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
         let names = names_rx.borrow_and_update().clone();
+        forget_unnamed(&state_tx, &names);
         let state = Arc::clone(&state_rx.borrow_and_update());
         let is_pending = |name: &String| {
             !name.is_empty() && !state.secrets.contains_key(name) && !state.missing.contains(name)
@@ -346,7 +348,8 @@ async fn watch_missing(
         let deadline = pending
             .values()
             .filter_map(|since| since.checked_add(after))
-            .min();
+            .min()
+            .filter(|_| !after.is_zero());
         let due = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -375,10 +378,12 @@ async fn watch_missing(
                 state_tx.send_if_modified(|s| {
                     // Still named now: `set_names` may have run since.
                     let named = names_rx.borrow();
+                    let wildcard = is_wildcard(&named);
                     let absent: Vec<String> = expired
                         .into_iter()
                         .filter(|name| {
-                            named.contains(*name)
+                            !wildcard
+                                && named.contains(*name)
                                 && !s.secrets.contains_key(*name)
                                 && !s.missing.contains(*name)
                         })
@@ -493,8 +498,14 @@ async fn one_stream(
         *answered = true;
         last_nonce.clone_from(&response.nonce);
         let request = match check_response(&response, &names) {
-            Ok(accepted) => {
+            Ok(mut accepted) => {
                 state_tx.send_modify(|s| {
+                    // Names dropped by `set_names` while this response was
+                    // on its way are not taken back.
+                    let named = names_rx.borrow();
+                    if !is_wildcard(&named) {
+                        accepted.retain(|name, _| named.contains(name));
+                    }
                     let s = Arc::make_mut(s);
                     for name in accepted.keys() {
                         s.missing.remove(name);

@@ -145,7 +145,7 @@ async fn c5_nothing_is_missing_with_a_wildcard_subscription() {
 }
 
 #[tokio::test]
-async fn c5_set_names_while_disconnected_drops_unnamed_secrets_at_once() {
+async fn c5_set_names_while_disconnected_drops_unnamed_secrets() {
     let pki = Pki::new();
     let h = Harness::start(pki.provider(), Harness::config()).await;
     h.rotate(&pki);
@@ -160,7 +160,11 @@ async fn c5_set_names_while_disconnected_drops_unnamed_secrets_at_once() {
     let (dir, socket, provider) = h.stop().await;
     wait_for(&mut rx, "the disconnect", |s| !s.connected).await;
     client.set_names(["ROOTCA"]);
-    let state = client.current();
+    let state = wait_for(&mut rx, "default dropped while disconnected", |s| {
+        !s.secrets.contains_key("default")
+    })
+    .await;
+    assert!(!state.connected);
     assert_eq!(state.secrets.keys().collect::<Vec<_>>(), ["ROOTCA"]);
     // Back online, the server is asked for the new names only.
     let _h = Harness::start_at(dir, socket, provider, Harness::config());
@@ -169,6 +173,31 @@ async fn c5_set_names_while_disconnected_drops_unnamed_secrets_at_once() {
     })
     .await;
     assert_eq!(state.secrets.keys().collect::<Vec<_>>(), ["ROOTCA"]);
+}
+
+#[tokio::test]
+async fn c5_set_names_does_not_wait_for_a_borrow_of_the_state() {
+    let pki = Pki::new();
+    let h = Harness::start(pki.provider(), Harness::config()).await;
+    let (_dir, socket, _provider) = h.stop().await;
+    let client = Arc::new(
+        SdsClient::connect_unix(&socket, ClientConfig::new("client-test", ["a"])).unwrap(),
+    );
+    let rx = client.watch();
+    let caller = Arc::clone(&client);
+    // A caller that looks at the state and changes its names while still
+    // holding the borrow.
+    // On a thread of its own, so that a hang fails the test instead of
+    // holding up the runtime's shutdown.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let held = rx.borrow();
+        caller.set_names(["b"]);
+        drop(held);
+        let _ = done_tx.send(());
+    });
+    done.recv_timeout(Duration::from_secs(5))
+        .expect("set_names blocked on the caller's own borrow");
 }
 
 #[tokio::test]
@@ -379,5 +408,12 @@ async fn c5_a_name_the_server_leaves_out_is_missing_after_the_timeout() {
     client.set_names(["default", "ROOTCA"]);
     wait_for(&mut rx, "the name missing again", |s| !s.missing.is_empty()).await;
     assert!(asked_again.elapsed() >= Duration::from_millis(300));
+    // A wildcard names nothing that could be missing.
+    client.set_names(["*"]);
+    let state = wait_for(&mut rx, "no missing name under a wildcard", |s| {
+        s.missing.is_empty()
+    })
+    .await;
+    assert!(state.has_all(["default"]));
     server.abort();
 }
