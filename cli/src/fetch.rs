@@ -326,6 +326,17 @@ fn stage_file(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<PathBuf,
     Ok(path)
 }
 
+/// The process that staged `name`, if it is a staged file
+/// (`.<written name>.<pid>.tmp`).
+fn staged_by(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (written, pid) = rest.rsplit_once('.')?;
+    if !is_written_name(written) || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
 /// Whether `name` is one of the files `--write` produces: `svid.N.pem`,
 /// `svid.N.key`, `bundle.N.pem` or `federated_bundle.N.M.pem`.
 fn is_written_name(name: &str) -> bool {
@@ -409,7 +420,18 @@ fn write_context(dir: &Path, context: &X509Context) -> Result<Vec<String>, CliEr
     for entry in listing.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if is_written_name(name) && !files.iter().any(|(written, _, _)| written == name) {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let stale = if is_written_name(name) {
+            !files.iter().any(|(written, _, _)| written == name)
+        } else {
+            // Staged by a run that was killed before its renames.
+            staged_by(name).is_some_and(|pid| {
+                pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+            })
+        };
+        if stale {
             std::fs::remove_file(entry.path()).map_err(|e| {
                 CliError::Runtime(format!(
                     "cannot remove the stale {}: {e}",
@@ -653,7 +675,23 @@ async fn bundles(args: BundlesArgs, format: OutputFormat) -> Result<Outcome, Cli
 
 #[cfg(test)]
 mod tests {
-    use super::is_written_name;
+    use super::{is_written_name, staged_by};
+
+    #[test]
+    fn staged_files_name_their_process() {
+        assert_eq!(staged_by(".svid.0.key.4242.tmp"), Some(4242));
+        assert_eq!(staged_by(".federated_bundle.1.2.pem.7.tmp"), Some(7));
+        for name in [
+            "svid.0.key",
+            ".svid.0.key.tmp",
+            ".svid.0.key.x1.tmp",
+            ".notes.txt.12.tmp",
+            "svid.0.key.12.tmp",
+            ".svid.0.key.99999999999.tmp",
+        ] {
+            assert_eq!(staged_by(name), None, "{name}");
+        }
+    }
 
     #[test]
     fn only_the_names_write_produces_are_ours() {

@@ -232,7 +232,11 @@ pub(crate) fn run(command: SdsCommand, format: OutputFormat) -> Result<Outcome, 
         let mut outcome = Outcome::new(Status::from_ok(complete), format, &report)?;
         if !complete {
             outcome.stderr = match (&current.last_rejection, &current.last_stream_error) {
-                (Some(e), _) => {
+                (Some(rejected), Some(ended)) => format!(
+                    "spiffe sds fetch: not every name arrived; last rejected response: \
+                     {rejected}; last stream error: {ended}\n"
+                ),
+                (Some(e), None) => {
                     format!(
                         "spiffe sds fetch: not every name arrived; last rejected response: {e}\n"
                     )
