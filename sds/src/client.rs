@@ -478,10 +478,9 @@ async fn one_stream(
                     return Ok(());
                 }
                 names = names_rx.borrow_and_update().clone();
+                // Dropping the secrets of names no longer asked for is
+                // `follow_names`'s job, connected or not.
                 let version = state_tx.borrow().version.clone().unwrap_or_default();
-                // Again here: a response for the old names may have been
-                // accepted since `set_names` dropped them.
-                forget_unnamed(state_tx, &names);
                 let request = DiscoveryRequest {
                     version_info: version,
                     resource_names: names.clone(),
